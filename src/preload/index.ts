@@ -1,0 +1,22 @@
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
+import { EVENT_CHANNEL, METHOD_NAMES, methodChannel } from '../shared/channels'
+import type { StudioBridge } from '../shared/bridge'
+import type { StudioEvent } from '../shared/api'
+
+// One function per contract method; the page never sees ipcRenderer itself.
+const api = Object.fromEntries(
+  METHOD_NAMES.map((method) => [method, (input?: unknown) => ipcRenderer.invoke(methodChannel(method), input)])
+) as StudioBridge['api']
+
+const bridge: StudioBridge = {
+  api,
+  onEvent(listener) {
+    const forward = (_event: IpcRendererEvent, message: StudioEvent) => listener(message)
+    ipcRenderer.on(EVENT_CHANNEL, forward)
+    return () => {
+      ipcRenderer.off(EVENT_CHANNEL, forward)
+    }
+  }
+}
+
+contextBridge.exposeInMainWorld('studio', bridge)

@@ -1,0 +1,8 @@
+import type { MethodInput, MethodName, MethodResult, StudioEvent } from './api'
+import type { CallOutcome } from './errors'
+
+/** What the Electron preload exposes as `window.studio`: one function per contract method. */
+export interface StudioBridge {
+  api: { [M in MethodName]: (input?: MethodInput<M>) => Promise<CallOutcome<MethodResult<M>>> }
+  onEvent(listener: (event: StudioEvent) => void): () => void
+}

@@ -15,18 +15,23 @@ export interface RunningStudio {
 const ROOT = path.resolve(__dirname, '../..')
 
 /** Starts `finetune-studio serve` exactly as a user would, on a fresh data directory. */
-export async function startStudio(extraArgs: string[] = []): Promise<RunningStudio> {
+export function startStudio(extraArgs: string[] = []): Promise<RunningStudio> {
+  return launch([path.join(ROOT, 'bin/finetune-studio.cjs'), 'serve'], extraArgs)
+}
+
+/** Runs a Node script of ours with web-mode flags and waits for the line announcing the address. */
+export async function launch(script: string[], extraArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<RunningStudio> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fts-e2e-'))
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [path.join(ROOT, 'bin/finetune-studio.cjs'), 'serve', '--no-open', '--port', '0', '--data-dir', dataDir, ...extraArgs],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }
-  )
+  const child: ChildProcess = spawn(process.execPath, [...script, '--no-open', '--port', '0', '--data-dir', dataDir, ...extraArgs], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let output = ''
   child.stdout?.on('data', (d) => (output += d))
   child.stderr?.on('data', (d) => (output += d))
   const openUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`studio did not start in 60 s:\n${output}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`studio did not start in 90 s:\n${output}`)), 90_000)
     const poll = setInterval(() => {
       const match = /is at (http:\/\/\S+)/.exec(output)
       if (match) {

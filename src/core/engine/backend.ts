@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import type { BackendName, BackendReport, BackendStatus } from '../../shared/dto'
 
-interface Candidate {
+export interface Candidate {
   name: BackendName
   packageName: string
   /** JavaScript run in a child Node to prove the backend loads; `PKG` is its resolved path. */
@@ -9,7 +9,7 @@ interface Candidate {
   hint: string
 }
 
-const GPU_HINT = 'For GPU training install CUDA 11.2 + cuDNN 8.1 and `npm install @tensorflow/tfjs-node-gpu` (Linux or Windows).'
+const GPU_HINT = 'For GPU training install CUDA 11.2 + cuDNN 8.1 and run npm install @tensorflow/tfjs-node-gpu (Linux or Windows).'
 
 /** In order of speed: training uses the first that loads. */
 export const BACKEND_CANDIDATES: readonly Candidate[] = [
@@ -23,7 +23,7 @@ export const BACKEND_CANDIDATES: readonly Candidate[] = [
     name: 'tensorflow',
     packageName: '@tensorflow/tfjs-node',
     loadCheck: (pkg) => `require(${JSON.stringify(pkg)})`,
-    hint: '`npm install @tensorflow/tfjs-node` gives native multi-threaded CPU training (it downloads libtensorflow at install time).'
+    hint: 'npm install @tensorflow/tfjs-node gives native multi-threaded CPU training (it downloads libtensorflow while installing).'
   },
   {
     name: 'wasm',
@@ -31,13 +31,13 @@ export const BACKEND_CANDIDATES: readonly Candidate[] = [
     loadCheck: (pkg, tfjs) =>
       `const tf = require(${JSON.stringify(tfjs)}); require(${JSON.stringify(pkg)});` +
       `tf.setBackend('wasm').then((ok) => process.exit(ok ? 0 : 3), (e) => { console.error(e.message); process.exit(4) })`,
-    hint: 'Reinstall the project dependencies (`npm ci`).'
+    hint: 'Reinstall the project dependencies (npm ci).'
   },
   {
     name: 'cpu',
     packageName: '@tensorflow/tfjs',
     loadCheck: (_pkg, tfjs) => `require(${JSON.stringify(tfjs)})`,
-    hint: 'Reinstall the project dependencies (`npm ci`).'
+    hint: 'Reinstall the project dependencies (npm ci).'
   }
 ]
 
@@ -49,11 +49,12 @@ function resolvePackage(name: string): string | null {
   }
 }
 
-/** The first line of what a failed load printed, with Node's stack and noise trimmed. */
+/** The error message of what a failed load printed, without Node's echo of the source and stack. */
 export function loadFailureReason(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
-  const meaningful = lines.find((l) => /error|cannot|not found|no such|undefined symbol/i.test(l) && !l.startsWith('at ')) ?? lines[0]
-  return (meaningful ?? 'failed to load').replace(/^Error:\s*/, '').slice(0, 300)
+  const thrown = lines.map((l) => /^(?:\w*Error|Uncaught \w+): (.+)$/.exec(l)?.[1]).find(Boolean)
+  const telling = lines.find((l) => /cannot|not found|no such|undefined symbol/i.test(l) && !/^(at |throw )/.test(l))
+  return (thrown ?? telling ?? lines[0] ?? 'failed to load').slice(0, 300)
 }
 
 function checkInChild(script: string): Promise<{ ok: boolean; stderr: string }> {
@@ -67,9 +68,11 @@ function checkInChild(script: string): Promise<{ ok: boolean; stderr: string }> 
   })
 }
 
-async function probe(candidate: Candidate, tfjs: string | null): Promise<BackendStatus> {
+type Resolver = (packageName: string) => string | null
+
+async function probe(candidate: Candidate, tfjs: string | null, resolve: Resolver): Promise<BackendStatus> {
   const base = { name: candidate.name, packageName: candidate.packageName }
-  const pkg = resolvePackage(candidate.packageName)
+  const pkg = resolve(candidate.packageName)
   if (!pkg || !tfjs) return { ...base, available: false, reason: `${candidate.packageName} not installed`, hint: candidate.hint }
   // A native TensorFlow that cannot find its CUDA libraries may abort the process that loads
   // it, so every load is tried in a throwaway child first.
@@ -95,14 +98,15 @@ export function summarize(backends: BackendStatus[]): BackendReport {
   return { backends, selected: chosen.name, summary }
 }
 
+export async function probeCandidates(candidates: readonly Candidate[], resolve: Resolver = resolvePackage): Promise<BackendReport> {
+  const tfjs = resolve('@tensorflow/tfjs')
+  return summarize(await Promise.all(candidates.map((c) => probe(c, tfjs, resolve))))
+}
+
 let cached: Promise<BackendReport> | null = null
 
 /** Which backends load on this machine, and which one training would use. Probed once per process. */
 export function probeBackends(): Promise<BackendReport> {
-  cached ??= (async () => {
-    const tfjs = resolvePackage('@tensorflow/tfjs')
-    const statuses = await Promise.all(BACKEND_CANDIDATES.map((c) => probe(c, tfjs)))
-    return summarize(statuses)
-  })()
+  cached ??= probeCandidates(BACKEND_CANDIDATES)
   return cached
 }

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { resolveDataDir } from '../core/store/data-dir'
 import { appVersion } from '../core/project-root'
 import { serve } from './serve'
+import { datasetCommand } from './dataset-commands'
 
 function port(value: string): number {
   const n = Number(value)
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
     .action(async (opts: { dataDir?: string; port: number; host: string; open: boolean }) => {
       await serve({ dataDir: resolveDataDir({ flag: opts.dataDir }), port: opts.port, host: opts.host, open: opts.open })
     })
+
+  program.addCommand(datasetCommand(dataDirOption))
 
   return program
 }

@@ -8,6 +8,7 @@ import { Studio } from '../core/services/studio'
 import { startWebHost, type WebHost } from './web-host'
 import { tokenMatches } from './auth'
 import type { ServerMessage } from '../shared/ws-protocol'
+import { writeImageFolder } from '../../test/generators/images'
 
 let root: string
 let studio: Studio
@@ -172,5 +173,23 @@ describe('the event stream', () => {
     studio.emit('system.heartbeat', { time: '2026-01-01T00:00:00.000Z', uptimeSeconds: 3 })
     expect(await received).toEqual({ type: 'event', event: 'system.heartbeat', payload: { time: '2026-01-01T00:00:00.000Z', uptimeSeconds: 3 } })
     ws.close()
+  })
+})
+
+describe('thumbnails', () => {
+  it('serves an image thumbnail by id behind the token, and nothing by path', async () => {
+    const folder = path.join(root, 'pictures')
+    await writeImageFolder(folder, { classes: 1, perClass: 2, size: 40 })
+    const result = await studio.imports.runToEnd({ newDatasetName: 'thumbs' }, { kind: 'folder', path: folder })
+    const imageId = (await studio.call('images.page', { datasetId: result.datasetId })) as { ok: true; result: { items: { id: number }[] } }
+    const id = imageId.result.items[0].id
+    const cookie = await sessionCookie()
+
+    const thumb = await get(`/thumbnails/${id}`, { Cookie: cookie })
+    expect(thumb.status).toBe(200)
+    expect(thumb.headers['content-type']).toMatch(/^image\/(jpeg|webp)$/)
+    expect((await get(`/thumbnails/${id}`)).status).toBe(401)
+    expect((await get('/thumbnails/999999', { Cookie: cookie })).status).toBe(404)
+    expect((await get(`/thumbnails/${encodeURIComponent(path.join(folder, 'class-0', '0000.jpg'))}`, { Cookie: cookie })).status).toBe(404)
   })
 })

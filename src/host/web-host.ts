@@ -58,6 +58,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     if (request.method !== 'GET' && request.method !== 'HEAD') return refuse(response, 405, 'Method not allowed')
     response.setHeader('X-Content-Type-Options', 'nosniff')
     response.setHeader('X-Frame-Options', 'DENY')
+    const thumbnail = THUMBNAIL_ROUTE.exec(url.pathname)
+    if (thumbnail) return void serveThumbnail(options.studio, Number(thumbnail[1]), response)
     serveStatic(request, response, () => refuse(response, 404, 'Not found'))
   })
 
@@ -112,6 +114,16 @@ function serveClient(ws: WebSocket, studio: Studio): void {
     const outcome: CallOutcome = await studio.call(parsed.message.method, parsed.message.input)
     send({ type: 'result', id: parsed.message.id, outcome })
   })
+}
+
+/** Thumbnails are addressed by image id only: the page never names a path on disk. */
+const THUMBNAIL_ROUTE = /^\/thumbnails\/(\d{1,12})$/
+
+async function serveThumbnail(studio: Studio, imageId: number, response: http.ServerResponse): Promise<void> {
+  const file = await studio.thumbnail(imageId).catch(() => null)
+  if (!file) return refuse(response, 404, `No thumbnail for image ${imageId}`)
+  response.writeHead(200, { 'Content-Type': file.endsWith('.jpg') ? 'image/jpeg' : 'image/webp', 'Cache-Control': 'private, max-age=86400, immutable' })
+  fs.createReadStream(file).pipe(response)
 }
 
 function refuse(response: http.ServerResponse, status: number, reason: string): void {

@@ -1,13 +1,26 @@
-import { app, BrowserWindow, dialog } from 'electron'
+import { app, BrowserWindow, dialog, net, protocol } from 'electron'
+import { pathToFileURL } from 'node:url'
 import { Studio } from '../core/services/studio'
 import { resolveDataDir } from '../core/store/data-dir'
 import { registerContract, forwardEvents } from './ipc'
 import { createMainWindow, isOwnPage } from './window'
+import { THUMBNAIL_SCHEME } from '../shared/channels'
 
 function dataDirFlag(argv: string[]): string | undefined {
   const index = argv.indexOf('--data-dir')
   if (index >= 0) return argv[index + 1]
   return argv.find((a) => a.startsWith('--data-dir='))?.slice('--data-dir='.length)
+}
+
+// Thumbnails reach the page by image id through our own scheme, never by a path the page chose.
+protocol.registerSchemesAsPrivileged([{ scheme: THUMBNAIL_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }])
+
+function serveThumbnails(studio: Studio): void {
+  protocol.handle(THUMBNAIL_SCHEME, async (request) => {
+    const id = /^\/(\d{1,12})$/.exec(new URL(request.url).pathname)?.[1]
+    const file = id ? await studio.thumbnail(Number(id)) : null
+    return file ? net.fetch(pathToFileURL(file).href) : new Response('Not found', { status: 404 })
+  })
 }
 
 async function start(): Promise<void> {
@@ -21,6 +34,7 @@ async function start(): Promise<void> {
     return
   }
   registerContract(studio, isOwnPage)
+  serveThumbnails(studio)
   forwardEvents(studio, () => BrowserWindow.getAllWindows().map((w) => w.webContents))
   createMainWindow()
   app.on('activate', () => {

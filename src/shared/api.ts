@@ -4,7 +4,16 @@
  * sees them. This module imports nothing of ours but other files of `shared`.
  */
 import { z } from 'zod'
-import type { SystemInfo } from './dto'
+import type {
+  ClassSummary,
+  DatasetStats,
+  DatasetSummary,
+  ImagePage,
+  ImportProgress,
+  ImportReport,
+  LabelActionResult,
+  SystemInfo
+} from './dto'
 import { METHOD_NAMES, type MethodNameList } from './channels'
 
 interface MethodSpec<I extends z.ZodType, R> {
@@ -18,9 +27,82 @@ function method<R>() {
 }
 
 const noInput = z.object({}).strict().default({})
+const id = z.number().int().positive()
+const datasetName = z.string().trim().min(1, 'a dataset name cannot be empty').max(120, 'a dataset name is at most 120 characters')
+const className = z.string().trim().min(1, 'a class name cannot be empty').max(100, 'a class name is at most 100 characters')
+const split = z.enum(['train', 'validation', 'test'])
+const filePath = z.string().min(1, 'a path cannot be empty').max(4096)
+const dataset = z.object({ datasetId: id }).strict()
+
+export const importSource = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('folder'), path: filePath }).strict(),
+  z.object({ kind: z.literal('csv'), path: filePath }).strict(),
+  z.object({ kind: z.literal('idx'), images: filePath, labels: filePath.optional() }).strict()
+])
+
+export const imageFilter = z
+  .object({
+    classId: id.optional(),
+    unlabelled: z.boolean().optional(),
+    split: split.optional(),
+    status: z.enum(['ok', 'rejected']).optional(),
+    duplicates: z.boolean().optional()
+  })
+  .strict()
+
+export const splitRatios = z
+  .object({ train: z.number().min(0).max(1), validation: z.number().min(0).max(1), test: z.number().min(0).max(1) })
+  .strict()
+  .refine((r) => Math.abs(r.train + r.validation + r.test - 1) < 1e-6, 'split ratios must add up to 1')
 
 export const methods = {
-  'system.info': method<SystemInfo>()(noInput)
+  'system.info': method<SystemInfo>()(noInput),
+
+  'datasets.list': method<DatasetSummary[]>()(noInput),
+  'datasets.create': method<DatasetSummary>()(z.object({ name: datasetName }).strict()),
+  'datasets.rename': method<DatasetSummary>()(z.object({ datasetId: id, name: datasetName }).strict()),
+  'datasets.delete': method<{ deleted: boolean }>()(dataset),
+  'datasets.stats': method<DatasetStats>()(dataset),
+  'datasets.configureSplits': method<DatasetStats>()(
+    z.object({ datasetId: id, ratios: splitRatios, seed: z.number().int().min(0).max(2 ** 31 - 1) }).strict()
+  ),
+
+  'imports.start': method<ImportProgress>()(
+    z
+      .object({ datasetId: id.optional(), newDatasetName: datasetName.optional(), source: importSource })
+      .strict()
+      .refine((v) => (v.datasetId === undefined) !== (v.newDatasetName === undefined), 'give either datasetId or newDatasetName')
+  ),
+  'imports.cancel': method<{ cancelled: boolean }>()(z.object({ importId: id }).strict()),
+  'imports.report': method<ImportReport>()(z.object({ importId: id }).strict()),
+
+  'images.page': method<ImagePage>()(
+    z
+      .object({
+        datasetId: id,
+        filter: imageFilter.default({}),
+        sort: z.enum(['imported', 'path', 'size']).default('imported'),
+        descending: z.boolean().default(false),
+        offset: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(1000).default(200)
+      })
+      .strict()
+  ),
+  'images.setStatus': method<{ changed: number }>()(
+    z.object({ datasetId: id, imageIds: z.array(id).min(1).max(100_000), status: z.enum(['ok', 'rejected']) }).strict()
+  ),
+
+  'labels.set': method<LabelActionResult>()(
+    z.object({ datasetId: id, imageIds: z.array(id).min(1).max(100_000), classId: id.nullable() }).strict()
+  ),
+  'labels.undo': method<LabelActionResult>()(dataset),
+  'labels.redo': method<LabelActionResult>()(dataset),
+
+  'classes.list': method<ClassSummary[]>()(dataset),
+  'classes.create': method<ClassSummary>()(z.object({ datasetId: id, name: className }).strict()),
+  'classes.rename': method<ClassSummary>()(z.object({ datasetId: id, classId: id, name: className }).strict()),
+  'classes.merge': method<LabelActionResult>()(z.object({ datasetId: id, sourceClassId: id, targetClassId: id }).strict()),
+  'classes.delete': method<LabelActionResult>()(z.object({ datasetId: id, classId: id }).strict())
 } satisfies { [M in MethodNameList]: MethodSpec<z.ZodType, unknown> }
 
 export type MethodName = keyof typeof methods
@@ -37,13 +119,13 @@ export function isMethodName(name: unknown): name is MethodName {
 /** Events the backend pushes to every subscribed UI. */
 export interface StudioEvents {
   'system.heartbeat': { time: string; uptimeSeconds: number }
+  'import.progress': ImportProgress
+  'labels.changed': { datasetId: number }
 }
 
 export type EventName = keyof StudioEvents
-export interface StudioEvent<E extends EventName = EventName> {
-  event: E
-  payload: StudioEvents[E]
-}
+/** One event; without a type argument, the union of all of them (narrowed by `event`). */
+export type StudioEvent<E extends EventName = EventName> = { [K in E]: { event: K; payload: StudioEvents[K] } }[E]
 
 /** What every front end (preload bridge, WebSocket client) offers the renderer. */
 export interface StudioClient {

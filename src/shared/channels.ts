@@ -2,7 +2,28 @@
  * Names only, no schemas: the sandboxed preload imports this without pulling zod in.
  * `api.ts` checks at compile time that its methods are exactly these.
  */
-export const METHOD_NAMES = ['system.info'] as const
+export const METHOD_NAMES = [
+  'system.info',
+  'datasets.list',
+  'datasets.create',
+  'datasets.rename',
+  'datasets.delete',
+  'datasets.stats',
+  'datasets.configureSplits',
+  'imports.start',
+  'imports.cancel',
+  'imports.report',
+  'images.page',
+  'images.setStatus',
+  'labels.set',
+  'labels.undo',
+  'labels.redo',
+  'classes.list',
+  'classes.create',
+  'classes.rename',
+  'classes.merge',
+  'classes.delete'
+] as const
 
 export type MethodNameList = (typeof METHOD_NAMES)[number]
 
@@ -11,3 +32,6 @@ export function methodChannel(method: MethodNameList): string {
 }
 
 export const EVENT_CHANNEL = 'studio:event'
+
+/** Electron's scheme for thumbnails: `studio-thumb://image/<imageId>`. Web mode uses `/thumbnails/<imageId>`. */
+export const THUMBNAIL_SCHEME = 'studio-thumb'

@@ -30,3 +30,99 @@ export interface SystemInfo {
   database: { path: string; schemaVersion: number; latestSchemaVersion: number; sqliteVersion: string }
   transport: 'electron' | 'web' | 'cli'
 }
+
+export type Split = 'train' | 'validation' | 'test'
+export const SPLITS: readonly Split[] = ['train', 'validation', 'test']
+
+export interface SplitCounts {
+  train: number
+  validation: number
+  test: number
+}
+
+export interface DatasetSummary {
+  id: number
+  name: string
+  createdAt: string
+  imageCount: number
+  labelledCount: number
+  classCount: number
+  splitRatios: SplitCounts
+  splitSeed: number
+}
+
+export interface ClassSummary {
+  id: number
+  name: string
+  /** Order of the class buttons and of hotkeys 1–9. */
+  position: number
+  count: number
+  splits: SplitCounts
+}
+
+export interface DatasetStats {
+  dataset: DatasetSummary
+  classes: ClassSummary[]
+  total: number
+  labelled: number
+  unlabelled: number
+  rejected: number
+  /** Images some other imported file duplicated. */
+  withDuplicates: number
+  splits: SplitCounts & { unassigned: number }
+}
+
+export type ImportSource =
+  | { kind: 'folder'; path: string }
+  | { kind: 'csv'; path: string }
+  | { kind: 'idx'; images: string; labels?: string }
+
+export interface ImportProgress {
+  importId: number
+  datasetId: number
+  status: 'running' | 'completed' | 'cancelled' | 'failed'
+  total: number
+  processed: number
+  imported: number
+  /** Files already in the dataset from an earlier import of the same source. */
+  alreadyPresent: number
+  duplicates: number
+  rejected: number
+  imagesPerSecond: number
+  etaSeconds: number | null
+  error?: string
+}
+
+export interface ImportReport extends ImportProgress {
+  source: string
+  layout: string
+  duplicateFiles: { file: string; duplicateOf: { imageId: number; path: string } }[]
+  rejectedFiles: { file: string; reason: string }[]
+  /** True when nothing new was found: every file was already in the dataset. */
+  nothingNew: boolean
+}
+
+export interface ImageItem {
+  id: number
+  path: string
+  width: number
+  height: number
+  byteSize: number
+  classId: number | null
+  split: Split | null
+  status: 'ok' | 'rejected'
+  duplicates: number
+}
+
+export interface ImagePage {
+  items: ImageItem[]
+  total: number
+  /** Pass back as `after` for the next page; null at the end. */
+  nextCursor: number | null
+}
+
+export interface LabelActionResult {
+  actionId: number | null
+  description: string
+  changed: number
+}

@@ -8,6 +8,14 @@ import { migrate } from '../store/migrations'
 import { dispatch, type ServiceHandlers } from './dispatch'
 import { systemInfo } from './system-service'
 import type { CallOutcome } from '../../shared/errors'
+import { datasetHandlers } from './dataset-handlers'
+import { ImportRunner, thumbnailDirFor } from './import-handlers'
+import { failInterruptedImports } from '../store/imports-repo'
+import { failOrphanedRuns } from '../store/runs-repo'
+import { assignPendingSplits } from '../store/splits-repo'
+import { imageSource } from '../store/images-repo'
+import { makeThumbnail, thumbnailPath } from '../data/thumbnails'
+import { loadStoredImage } from '../data/stored-image'
 
 export interface StudioOptions {
   dataDir: string
@@ -22,15 +30,45 @@ export class Studio {
   private heartbeat: NodeJS.Timeout | null = null
   private readonly startedAt = Date.now()
   readonly handlers: ServiceHandlers
+  readonly imports: ImportRunner
+  readonly thumbnailDir: string
 
   private constructor(
     readonly db: Database,
     readonly options: StudioOptions
   ) {
     const ctx = { db, dataDir: options.dataDir, transport: options.transport }
+    this.thumbnailDir = thumbnailDirFor(options.dataDir)
+    const labelsChanged = (datasetId: number) => this.labelsChanged(datasetId)
+    this.imports = new ImportRunner({ db, thumbnailDir: this.thumbnailDir, onProgress: (p) => this.emit('import.progress', p), onFinished: labelsChanged })
     this.handlers = {
-      'system.info': () => systemInfo(ctx)
+      'system.info': () => systemInfo(ctx),
+      ...datasetHandlers({ db, labelsChanged }),
+      ...this.imports.handlers(),
+      'datasets.configureSplits': async ({ datasetId, ratios, seed }) => {
+        await assignPendingSplits(db, datasetId, { ratios, seed })
+        this.emit('labels.changed', { datasetId })
+        return this.handlers['datasets.stats']({ datasetId })
+      }
     }
+  }
+
+  /** Labelled images get their split as soon as they have a class; listeners hear of it. */
+  private async labelsChanged(datasetId: number): Promise<void> {
+    await assignPendingSplits(this.db, datasetId)
+    this.emit('labels.changed', { datasetId })
+  }
+
+  /** The thumbnail of an image, made on demand if the cache lost it; null for an unknown id. */
+  async thumbnail(imageId: number): Promise<string | null> {
+    const source = await imageSource(this.db, imageId)
+    if (!source) return null
+    const cached = thumbnailPath(this.thumbnailDir, source.contentHash)
+    if (fs.existsSync(cached)) return cached
+    const bytes = await loadStoredImage(source.path)
+    if (!Buffer.isBuffer(bytes)) return null
+    const made = await makeThumbnail(bytes, this.thumbnailDir, source.contentHash)
+    return made.ok ? made.path : null
   }
 
   static async open(options: StudioOptions): Promise<Studio> {
@@ -38,6 +76,8 @@ export class Studio {
     const db = await Database.open(databasePath(options.dataDir))
     try {
       await migrate(db)
+      await failInterruptedImports(db)
+      await failOrphanedRuns(db, 'the studio stopped while this run was active')
     } catch (error) {
       await db.close()
       throw error
@@ -70,6 +110,7 @@ export class Studio {
 
   async close(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat)
+    await this.imports.cancelAll()
     this.events.removeAllListeners()
     await this.db.close()
   }

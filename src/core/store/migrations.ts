@@ -1,4 +1,5 @@
 import type { Database } from './db'
+import { DATASETS_AND_RUNS } from './schema/002-datasets-runs'
 
 export interface Migration {
   version: number
@@ -18,7 +19,8 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
       );
     `
-  }
+  },
+  { version: 2, name: 'datasets and runs', sql: DATASETS_AND_RUNS }
 ]
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version

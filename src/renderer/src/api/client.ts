@@ -1,9 +1,12 @@
 import type { MethodInput, MethodName, MethodResult, StudioClient, StudioEvent } from '../../../shared/api'
 import { ApiError, type CallOutcome } from '../../../shared/errors'
 import { WebSocketTransport, type ConnectionState } from './ws-client'
+import { THUMBNAIL_SCHEME } from '../../../shared/channels'
 
 export interface StudioConnection extends StudioClient {
   transport: 'electron' | 'web'
+  /** Where the page loads an image's thumbnail from. */
+  thumbnailUrl(imageId: number): string
   onState(listener: (state: ConnectionState) => void): () => void
 }
 
@@ -15,6 +18,7 @@ function unwrap<R>(outcome: CallOutcome): R {
 function electronConnection(bridge: NonNullable<Window['studio']>): StudioConnection {
   return {
     transport: 'electron',
+    thumbnailUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}`,
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       const invoke = bridge.api[method] as (input?: MethodInput<M>) => Promise<CallOutcome>
       return unwrap<MethodResult<M>>(await invoke(input))
@@ -32,6 +36,7 @@ function webConnection(): StudioConnection {
   const transport = new WebSocketTransport(`${scheme}//${location.host}/api`)
   return {
     transport: 'web',
+    thumbnailUrl: (imageId) => `/thumbnails/${imageId}`,
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       return unwrap<MethodResult<M>>(await transport.call(method, input))
     },

@@ -1,0 +1,157 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Studio } from './studio'
+import type { ImportProgress } from '../../shared/dto'
+import type { MethodInput, MethodName, MethodResult } from '../../shared/api'
+import { writeImageFolder, writeTruncatedJpeg, writeZeroByteFile, writeTextAsJpg, writeDuplicate } from '../../../test/generators/images'
+import { encodeIdxImages, encodeIdxLabels } from '../data/idx'
+
+let root: string
+let studio: Studio
+
+async function call<M extends MethodName>(method: M, input?: MethodInput<M>): Promise<MethodResult<M>> {
+  const outcome = await studio.call(method, input)
+  if (!outcome.ok) throw new Error(`${outcome.error.code}: ${outcome.error.message}`)
+  return outcome.result as MethodResult<M>
+}
+
+/** Starts an import through the contract and waits for its last progress event. */
+async function importAndWait(input: MethodInput<'imports.start'>): Promise<{ final: ImportProgress; events: ImportProgress[] }> {
+  const events: ImportProgress[] = []
+  let resolveDone: (p: ImportProgress) => void = () => undefined
+  const done = new Promise<ImportProgress>((resolve) => (resolveDone = resolve))
+  const off = studio.onEvent((e) => {
+    if (e.event !== 'import.progress') return
+    events.push(e.payload)
+    if (e.payload.status !== 'running') resolveDone(e.payload)
+  })
+  const started = await call('imports.start', input)
+  expect(started.status).toBe('running')
+  const final = await done
+  off()
+  return { final, events }
+}
+
+beforeAll(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'fts-import-'))
+  studio = await Studio.open({ dataDir: path.join(root, 'data'), transport: 'cli', heartbeatSeconds: 0 })
+})
+afterAll(async () => {
+  await studio.close()
+  fs.rmSync(root, { recursive: true, force: true })
+})
+
+describe('importing a class-folder tree', () => {
+  let folder: string
+  let datasetId: number
+  let importId: number
+
+  beforeAll(async () => {
+    folder = path.join(root, 'shapes')
+    const images = await writeImageFolder(folder, { classes: ['circle', 'square', 'stripes'], perClass: 6, size: 48 })
+    await writeTruncatedJpeg(path.join(folder, 'circle', 'truncated.jpg'))
+    await writeZeroByteFile(path.join(folder, 'square', 'empty.jpg'))
+    await writeTextAsJpg(path.join(folder, 'stripes', 'notes.jpg'))
+    fs.writeFileSync(path.join(folder, 'README.txt'), 'not an image')
+    await writeDuplicate(images[0].path, path.join(folder, 'square', 'copy-of-circle.jpg'))
+    const { final } = await importAndWait({ newDatasetName: 'shapes', source: { kind: 'folder', path: folder } })
+    datasetId = final.datasetId
+    importId = final.importId
+  })
+
+  it('imports every good image with its class and reports the rest with reasons', async () => {
+    const report = await call('imports.report', { importId })
+    expect(report).toMatchObject({ status: 'completed', imported: 18, duplicates: 1, alreadyPresent: 0, nothingNew: false })
+    expect(report.duplicateFiles).toEqual([
+      { file: path.join(folder, 'square', 'copy-of-circle.jpg'), duplicateOf: { imageId: expect.any(Number), path: path.join(folder, 'circle', '0000.jpg') } }
+    ])
+    const reasons = Object.fromEntries(report.rejectedFiles.map((r) => [path.relative(folder, r.file), r.reason]))
+    expect(Object.keys(reasons).sort()).toEqual(['README.txt', 'circle/truncated.jpg', 'square/empty.jpg', 'stripes/notes.jpg'])
+    expect(reasons['square/empty.jpg']).toMatch(/empty file/)
+    expect(reasons['stripes/notes.jpg']).toMatch(/not an image/)
+    expect(reasons['circle/truncated.jpg']).toMatch(/truncated|corrupt/i)
+  })
+
+  it('labels from the folder names and splits every labelled image, stratified', async () => {
+    const stats = await call('datasets.stats', { datasetId })
+    expect(stats.classes.map((c) => [c.name, c.count])).toEqual([
+      ['circle', 6],
+      ['square', 6],
+      ['stripes', 6]
+    ])
+    expect(stats.splits.unassigned).toBe(0)
+    expect(stats.splits.train + stats.splits.validation + stats.splits.test).toBe(18)
+    for (const c of stats.classes) expect(c.splits.train).toBeGreaterThanOrEqual(4)
+    expect(stats.withDuplicates).toBe(1)
+  })
+
+  it('makes a thumbnail for each image, served by image id', async () => {
+    const page = await call('images.page', { datasetId, limit: 5 })
+    const thumb = await studio.thumbnail(page.items[0].id)
+    expect(thumb).not.toBeNull()
+    expect(fs.statSync(thumb as string).size).toBeGreaterThan(100)
+    expect(await studio.thumbnail(999_999)).toBeNull()
+  })
+
+  it('adds nothing when the same folder is imported again, and says so', async () => {
+    const { final } = await importAndWait({ datasetId, source: { kind: 'folder', path: folder } })
+    const report = await call('imports.report', { importId: final.importId })
+    expect(report).toMatchObject({ imported: 0, alreadyPresent: 18, nothingNew: true })
+    expect((await call('datasets.stats', { datasetId })).total).toBe(18)
+  })
+})
+
+describe('other sources and bad input', () => {
+  it('imports a flat folder as unlabelled images that get no split', async () => {
+    const flat = path.join(root, 'flat')
+    await writeImageFolder(flat, { classes: 2, perClass: 3, layout: 'flat', size: 32 })
+    const { final } = await importAndWait({ newDatasetName: 'flat', source: { kind: 'folder', path: flat } })
+    const stats = await call('datasets.stats', { datasetId: final.datasetId })
+    expect(stats).toMatchObject({ total: 6, labelled: 0, unlabelled: 6, classes: [] })
+    expect(stats.splits).toEqual({ train: 0, validation: 0, test: 0, unassigned: 0 })
+  })
+
+  it('imports MNIST-style IDX files with their labels', async () => {
+    const count = 12
+    const pixels = new Uint8Array(count * 28 * 28).map((_, i) => (i * 7) % 256)
+    fs.writeFileSync(path.join(root, 'train-images-idx3-ubyte'), encodeIdxImages({ count, rows: 28, cols: 28, pixels }))
+    fs.writeFileSync(path.join(root, 'train-labels-idx1-ubyte'), encodeIdxLabels({ count, labels: new Uint8Array(count).map((_, i) => i % 3) }))
+    const { final } = await importAndWait({
+      newDatasetName: 'digits',
+      source: { kind: 'idx', images: path.join(root, 'train-images-idx3-ubyte'), labels: path.join(root, 'train-labels-idx1-ubyte') }
+    })
+    expect(final).toMatchObject({ status: 'completed', imported: 12 })
+    const stats = await call('datasets.stats', { datasetId: final.datasetId })
+    expect(stats.classes.map((c) => [c.name, c.count])).toEqual([
+      ['0', 4],
+      ['1', 4],
+      ['2', 4]
+    ])
+  })
+
+  it('refuses a folder that does not exist, naming it, and creates no dataset', async () => {
+    const before = (await call('datasets.list')).length
+    const outcome = await studio.call('imports.start', { newDatasetName: 'ghost', source: { kind: 'folder', path: path.join(root, 'nope') } })
+    expect(outcome.ok).toBe(false)
+    if (!outcome.ok) expect(outcome.error.message).toContain(path.join(root, 'nope'))
+    expect((await call('datasets.list')).length).toBe(before)
+  })
+
+  it('refuses IDX files with the wrong magic number, naming the file', async () => {
+    const bad = path.join(root, 'bad-images-idx3-ubyte')
+    fs.writeFileSync(bad, Buffer.alloc(64))
+    const outcome = await studio.call('imports.start', { newDatasetName: 'bad idx', source: { kind: 'idx', images: bad } })
+    expect(outcome).toMatchObject({ ok: false, error: { code: 'invalid_input' } })
+    if (!outcome.ok) expect(outcome.error.message).toMatch(/bad-images-idx3-ubyte.*magic/)
+  })
+
+  it('refuses an empty class name and one that is too long', async () => {
+    const datasetId = (await call('datasets.create', { name: 'names' })).id
+    for (const name of ['   ', 'x'.repeat(101)]) {
+      const outcome = await studio.call('classes.create', { datasetId, name })
+      expect(outcome).toMatchObject({ ok: false, error: { code: 'invalid_input', fields: [{ path: 'name' }] } })
+    }
+  })
+})

@@ -1,5 +1,5 @@
-import { ipcMain, type WebContents, type WebFrameMain } from 'electron'
-import { METHOD_NAMES, EVENT_CHANNEL, methodChannel } from '../shared/channels'
+import { BrowserWindow, dialog, ipcMain, type WebContents, type WebFrameMain } from 'electron'
+import { METHOD_NAMES, EVENT_CHANNEL, PICK_FOLDER_CHANNEL, methodChannel } from '../shared/channels'
 import type { CallOutcome } from '../shared/errors'
 import type { Studio } from '../core/services/studio'
 
@@ -16,7 +16,17 @@ export function registerContract(studio: Studio, isOwnPage: (frame: WebFrameMain
       return studio.call(method, input)
     })
   }
-  return () => METHOD_NAMES.forEach((method) => ipcMain.removeHandler(methodChannel(method)))
+  ipcMain.handle(PICK_FOLDER_CHANNEL, async (event): Promise<string | null> => {
+    if (!isOwnPage(event.senderFrame)) return null
+    const window = BrowserWindow.fromWebContents(event.sender)
+    const options = { title: 'Choose a folder of images', properties: ['openDirectory' as const] }
+    const picked = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options)
+    return picked.canceled ? null : (picked.filePaths[0] ?? null)
+  })
+  return () => {
+    METHOD_NAMES.forEach((method) => ipcMain.removeHandler(methodChannel(method)))
+    ipcMain.removeHandler(PICK_FOLDER_CHANNEL)
+  }
 }
 
 export function forwardEvents(studio: Studio, target: () => WebContents[]): () => void {

@@ -1,5 +1,5 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
-import { EVENT_CHANNEL, METHOD_NAMES, methodChannel } from '../shared/channels'
+import { EVENT_CHANNEL, METHOD_NAMES, PICK_FOLDER_CHANNEL, methodChannel } from '../shared/channels'
 import type { StudioBridge } from '../shared/bridge'
 import type { StudioEvent } from '../shared/api'
 
@@ -16,7 +16,8 @@ const bridge: StudioBridge = {
     return () => {
       ipcRenderer.off(EVENT_CHANNEL, forward)
     }
-  }
+  },
+  pickFolder: () => ipcRenderer.invoke(PICK_FOLDER_CHANNEL)
 }
 
 contextBridge.exposeInMainWorld('studio', bridge)

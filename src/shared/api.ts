@@ -8,6 +8,7 @@ import type {
   ClassSummary,
   DatasetStats,
   DatasetSummary,
+  FolderListing,
   ImagePage,
   ImportProgress,
   ImportReport,
@@ -102,7 +103,9 @@ export const methods = {
   'classes.create': method<ClassSummary>()(z.object({ datasetId: id, name: className }).strict()),
   'classes.rename': method<ClassSummary>()(z.object({ datasetId: id, classId: id, name: className }).strict()),
   'classes.merge': method<LabelActionResult>()(z.object({ datasetId: id, sourceClassId: id, targetClassId: id }).strict()),
-  'classes.delete': method<LabelActionResult>()(z.object({ datasetId: id, classId: id }).strict())
+  'classes.delete': method<LabelActionResult>()(z.object({ datasetId: id, classId: id }).strict()),
+
+  'files.browse': method<FolderListing>()(z.object({ path: filePath.optional() }).strict())
 } satisfies { [M in MethodNameList]: MethodSpec<z.ZodType, unknown> }
 
 export type MethodName = keyof typeof methods

@@ -5,4 +5,6 @@ import type { CallOutcome } from './errors'
 export interface StudioBridge {
   api: { [M in MethodName]: (input?: MethodInput<M>) => Promise<CallOutcome<MethodResult<M>>> }
   onEvent(listener: (event: StudioEvent) => void): () => void
+  /** The native folder dialog; null when the user cancelled. */
+  pickFolder(): Promise<string | null>
 }

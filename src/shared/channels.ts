@@ -22,7 +22,8 @@ export const METHOD_NAMES = [
   'classes.create',
   'classes.rename',
   'classes.merge',
-  'classes.delete'
+  'classes.delete',
+  'files.browse'
 ] as const
 
 export type MethodNameList = (typeof METHOD_NAMES)[number]
@@ -35,3 +36,6 @@ export const EVENT_CHANNEL = 'studio:event'
 
 /** Electron's scheme for thumbnails: `studio-thumb://image/<imageId>`. Web mode uses `/thumbnails/<imageId>`. */
 export const THUMBNAIL_SCHEME = 'studio-thumb'
+
+/** Desktop only: the native folder picker (web mode browses with files.browse instead). */
+export const PICK_FOLDER_CHANNEL = 'studio:pick-folder'

@@ -126,3 +126,15 @@ export interface LabelActionResult {
   description: string
   changed: number
 }
+
+/** One folder as the web-mode folder browser shows it. */
+export interface FolderListing {
+  path: string
+  /** null at the top of a root. */
+  parent: string | null
+  roots: { label: string; path: string }[]
+  folders: { name: string; path: string }[]
+  /** Images directly in this folder. */
+  imageCount: number
+  csvFiles: { name: string; path: string }[]
+}

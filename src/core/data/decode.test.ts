@@ -90,7 +90,7 @@ describe('inspectImage: bad files become reasons, never exceptions', () => {
     expect(fileProblem(Object.assign(new Error('x'), { code: 'EISDIR' })).reason).toMatch(/folder/)
   })
 
-  it.skipIf(process.getuid?.() === 0)('reports a file without read permission', async () => {
+  it.skipIf(process.getuid?.() === 0)('reports a file without read permission (skipped when run as root, who can read any file)', async () => {
     const path = file('locked.png')
     await writeGrayscalePng(path)
     await chmod(path, 0)

@@ -1,11 +1,10 @@
 import path from 'node:path'
 import type { ImportProgress, ImportSource } from '../../shared/dto'
 import { ApiError } from '../../shared/errors'
-import { inspectImage, loadImageBytes } from '../data/decode'
-import { hashBuffer } from '../data/hash'
+import { loadImageBytes } from '../data/decode'
+import { prepareImage } from '../data/prepare-image'
 import { idxImageToPng, readIdxDataset, readIdxImages, IdxFormatError } from '../data/idx'
 import { parseLabelCsv, scanFolder, ScanError } from '../data/scan'
-import { makeThumbnail } from '../data/thumbnails'
 import type { Database } from '../store/db'
 import { insertImages, type NewImage } from '../store/images-repo'
 import { createImport, insertImportIssues, updateImport, type ImportCounts, type ImportIssue, type ImportKind } from '../store/imports-repo'
@@ -197,11 +196,10 @@ export class ImportJob {
   private async processOne(item: ImportItem): Promise<Processed['outcome']> {
     const bytes = await item.read()
     if (!Buffer.isBuffer(bytes)) return { ok: false, reason: bytes.reason }
-    const info = await inspectImage(bytes)
-    if (!info.ok) return { ok: false, reason: info.reason }
-    const hash = hashBuffer(bytes)
-    const thumb = await makeThumbnail(bytes, this.options.thumbnailDir, hash)
-    if (!thumb.ok) return { ok: false, reason: thumb.reason }
+    // One read, one decode: the thumbnail's decode is the check that the pixels are sound.
+    const prepared = await prepareImage(bytes, { thumbnailDir: this.options.thumbnailDir })
+    if (!prepared.ok) return { ok: false, reason: prepared.reason }
+    const { info, hash } = prepared
     return {
       ok: true,
       hash,

@@ -16,6 +16,7 @@ import { assignPendingSplits } from '../store/splits-repo'
 import { imageSource } from '../store/images-repo'
 import { makeThumbnail, thumbnailPath } from '../data/thumbnails'
 import { loadStoredImage } from '../data/stored-image'
+import { browseFolder } from './file-browser'
 
 export interface StudioOptions {
   dataDir: string
@@ -45,6 +46,7 @@ export class Studio {
       'system.info': () => systemInfo(ctx),
       ...datasetHandlers({ db, labelsChanged }),
       ...this.imports.handlers(),
+      'files.browse': ({ path }) => browseFolder(path, options.dataDir),
       'datasets.configureSplits': async ({ datasetId, ratios, seed }) => {
         await assignPendingSplits(db, datasetId, { ratios, seed })
         this.emit('labels.changed', { datasetId })

@@ -7,6 +7,8 @@ export interface StudioConnection extends StudioClient {
   transport: 'electron' | 'web'
   /** Where the page loads an image's thumbnail from. */
   thumbnailUrl(imageId: number): string
+  /** The desktop app's native folder dialog; absent in web mode (use files.browse). */
+  pickFolder?: () => Promise<string | null>
   onState(listener: (state: ConnectionState) => void): () => void
 }
 
@@ -19,6 +21,7 @@ function electronConnection(bridge: NonNullable<Window['studio']>): StudioConnec
   return {
     transport: 'electron',
     thumbnailUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}`,
+    pickFolder: () => bridge.pickFolder(),
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       const invoke = bridge.api[method] as (input?: MethodInput<M>) => Promise<CallOutcome>
       return unwrap<MethodResult<M>>(await invoke(input))

@@ -164,11 +164,16 @@ export class ImportJob {
         await updateImport(tx, this.id, this.counts)
       })
       this.emit(true)
-      for (let start = 0; start < plan.items.length && !this.cancelled; start += BATCH) {
-        const processed = await this.processBatch(plan.items.slice(start, start + BATCH))
+      // Decoding the next batch overlaps committing this one; commits stay in order.
+      const batchAt = (start: number) => (start < plan.items.length ? this.processBatch(plan.items.slice(start, start + BATCH)) : null)
+      let next = batchAt(0)
+      for (let start = 0; next && !this.cancelled; start += BATCH) {
+        const processed = await next
+        next = this.cancelled ? null : batchAt(start + BATCH)
         await this.commitBatch(processed, known)
         this.emit()
       }
+      await next
       this.status = this.cancelled ? 'cancelled' : 'completed'
     } catch (error) {
       this.status = 'failed'

@@ -58,9 +58,15 @@ CREATE TABLE images (
   imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   UNIQUE (dataset_id, content_hash)
 );
-CREATE INDEX images_by_class ON images (dataset_id, class_id, id);
-CREATE INDEX images_by_split ON images (dataset_id, split, id);
+-- One index per filter and sort the image grid offers, each leading with (dataset, status), so
+-- that a page and its count stay index-only at 100,000 images.
 CREATE INDEX images_by_status ON images (dataset_id, status, id);
+CREATE INDEX images_by_status_path ON images (dataset_id, status, original_path);
+CREATE INDEX images_by_status_size ON images (dataset_id, status, byte_size);
+CREATE INDEX images_by_class ON images (dataset_id, status, class_id, id);
+CREATE INDEX images_by_class_path ON images (dataset_id, status, class_id, original_path);
+CREATE INDEX images_by_class_size ON images (dataset_id, status, class_id, byte_size);
+CREATE INDEX images_by_split ON images (dataset_id, status, split, id);
 
 -- Files an import met but did not add: duplicates of an image already there, and rejected files.
 CREATE TABLE import_issues (

@@ -16,6 +16,16 @@ import type {
   SystemInfo
 } from './dto'
 import { METHOD_NAMES, type MethodNameList } from './channels'
+import {
+  layerPlanSchema,
+  PLAN_DEPTHS,
+  PLAN_PRESET_NAMES,
+  WEIGHT_NORM_CHOICES,
+  type LayerPlan,
+  type PlanCheck,
+  type PlanPresetInfo,
+  type PlanTotals
+} from './layer-plan-schema'
 
 interface MethodSpec<I extends z.ZodType, R> {
   input: I
@@ -105,7 +115,32 @@ export const methods = {
   'classes.merge': method<LabelActionResult>()(z.object({ datasetId: id, sourceClassId: id, targetClassId: id }).strict()),
   'classes.delete': method<LabelActionResult>()(z.object({ datasetId: id, classId: id }).strict()),
 
-  'files.browse': method<FolderListing>()(z.object({ path: filePath.optional() }).strict())
+  'files.browse': method<FolderListing>()(z.object({ path: filePath.optional() }).strict()),
+
+  'plans.presets': method<PlanPresetInfo[]>()(noInput),
+  'plans.make': method<LayerPlan>()(
+    z
+      .object({
+        preset: z.enum(PLAN_PRESET_NAMES),
+        numClasses: z.number().int(),
+        depth: z.union(PLAN_DEPTHS.map((d) => z.literal(d))).optional(),
+        inputSize: z.number().int().optional(),
+        weightNorm: z.enum(WEIGHT_NORM_CHOICES).optional(),
+        fcWidth: z.number().int().optional(),
+        dropout: z.number().optional(),
+        pretrainedFc: z.boolean().optional()
+      })
+      .strict()
+  ),
+  'plans.evaluate': method<PlanCheck & { totals: PlanTotals }>()(
+    z
+      .object({
+        plan: layerPlanSchema,
+        batchSize: z.number().int().min(1).max(4096).default(32),
+        optimizer: z.enum(['adam', 'momentum', 'sgd']).default('adam')
+      })
+      .strict()
+  )
 } satisfies { [M in MethodNameList]: MethodSpec<z.ZodType, unknown> }
 
 export type MethodName = keyof typeof methods

@@ -23,7 +23,10 @@ export const METHOD_NAMES = [
   'classes.rename',
   'classes.merge',
   'classes.delete',
-  'files.browse'
+  'files.browse',
+  'plans.presets',
+  'plans.make',
+  'plans.evaluate'
 ] as const
 
 export type MethodNameList = (typeof METHOD_NAMES)[number]

@@ -17,6 +17,7 @@ import { imageSource } from '../store/images-repo'
 import { makeThumbnail, thumbnailPath } from '../data/thumbnails'
 import { loadStoredImage } from '../data/stored-image'
 import { browseFolder } from './file-browser'
+import { planHandlers } from './plan-handlers'
 
 export interface StudioOptions {
   dataDir: string
@@ -47,6 +48,7 @@ export class Studio {
       ...datasetHandlers({ db, labelsChanged }),
       ...this.imports.handlers(),
       'files.browse': ({ path }) => browseFolder(path, options.dataDir),
+      ...planHandlers(),
       'datasets.configureSplits': async ({ datasetId, ratios, seed }) => {
         await assignPendingSplits(db, datasetId, { ratios, seed })
         this.emit('labels.changed', { datasetId })

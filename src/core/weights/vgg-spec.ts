@@ -5,17 +5,14 @@
  * so tests can write complete weight files in milliseconds. Real weights use the default of 1.
  */
 
-export type VggDepth = 11 | 13 | 16 | 19
+import { PLAN_BLOCK_CONVS, PLAN_DEPTHS, type PlanDepth } from '../../shared/layer-plan-schema'
 
-export const VGG_DEPTHS: readonly VggDepth[] = [11, 13, 16, 19]
+export type VggDepth = PlanDepth
 
-/** Convolutions per block for each configuration. */
-export const VGG_BLOCK_CONVS: Readonly<Record<VggDepth, readonly number[]>> = {
-  11: [1, 1, 2, 2, 2],
-  13: [2, 2, 2, 2, 2],
-  16: [2, 2, 3, 3, 3],
-  19: [2, 2, 4, 4, 4]
-}
+export const VGG_DEPTHS: readonly VggDepth[] = PLAN_DEPTHS
+
+/** Convolutions per block for each configuration (the table lives in shared, for the UI too). */
+export const VGG_BLOCK_CONVS: Readonly<Record<VggDepth, readonly number[]>> = PLAN_BLOCK_CONVS
 
 export const VGG_BLOCK_WIDTHS: readonly number[] = [64, 128, 256, 512, 512]
 export const VGG_FC_UNITS = 4096

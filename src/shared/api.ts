@@ -9,6 +9,7 @@ import type {
   DatasetStats,
   DatasetSummary,
   FolderListing,
+  WeightsInfo,
   ImagePage,
   ImportProgress,
   ImportReport,
@@ -116,6 +117,8 @@ export const methods = {
   'classes.delete': method<LabelActionResult>()(z.object({ datasetId: id, classId: id }).strict()),
 
   'files.browse': method<FolderListing>()(z.object({ path: filePath.optional() }).strict()),
+
+  'weights.inspect': method<WeightsInfo>()(z.object({ path: filePath }).strict()),
 
   'plans.presets': method<PlanPresetInfo[]>()(noInput),
   'plans.make': method<LayerPlan>()(

@@ -24,6 +24,7 @@ export const METHOD_NAMES = [
   'classes.merge',
   'classes.delete',
   'files.browse',
+  'weights.inspect',
   'plans.presets',
   'plans.make',
   'plans.evaluate'

@@ -138,3 +138,15 @@ export interface FolderListing {
   imageCount: number
   csvFiles: { name: string; path: string }[]
 }
+
+/** What a weights file holds, as the Model view shows it. */
+export interface WeightsInfo {
+  path: string
+  source: 'torchvision' | 'timm' | 'keras' | 'tfjs'
+  format: 'safetensors' | 'keras-h5' | 'tfjs-layers'
+  depth: 11 | 13 | 16 | 19
+  preprocessing: { kind: 'torchvision' | 'caffe'; channelOrder: 'RGB' | 'BGR'; mean: number[]; std?: number[]; scale?: number }
+  hasTop: boolean
+  numClasses?: number
+  warnings: string[]
+}

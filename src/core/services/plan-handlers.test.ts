@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Studio } from './studio'
 import type { LayerPlan } from '../../shared/layer-plan-schema'
+import { randomVggWeights, writeKerasFile } from '../../../test/generators/vgg-weight-files'
 
 let dir: string
 let studio: Studio
@@ -40,5 +41,20 @@ describe('the layer picker through the contract', () => {
     const malformed = await studio.call('plans.evaluate', { plan: { ...plan, layers: { ...plan.layers, block5_conv1: 'sometimes' } } })
     expect(malformed).toMatchObject({ ok: false, error: { code: 'invalid_input' } })
     if (!malformed.ok) expect(malformed.error.fields?.map((f) => f.path)).toContain('plan.layers.block5_conv1')
+  })
+})
+
+describe('weights.inspect', () => {
+  it('says what a weights file holds, and names the file when it is not one', async () => {
+    const file = path.join(dir, 'vgg11_notop.h5')
+    await writeKerasFile(file, randomVggWeights({ depth: 11, top: 'notop' }))
+    const info = await studio.call('weights.inspect', { path: file })
+    expect(info).toMatchObject({ ok: true, result: { source: 'keras', depth: 11, hasTop: false, preprocessing: { kind: 'caffe', channelOrder: 'BGR' } } })
+
+    const junk = path.join(dir, 'junk.safetensors')
+    fs.writeFileSync(junk, 'definitely not weights')
+    const refused = await studio.call('weights.inspect', { path: junk })
+    expect(refused).toMatchObject({ ok: false, error: { code: 'invalid_input', fields: [{ path: 'path' }] } })
+    if (!refused.ok) expect(refused.error.message).toMatch(/^junk\.safetensors: /)
   })
 })

@@ -27,6 +27,7 @@ import {
   type PlanPresetInfo,
   type PlanTotals
 } from './layer-plan-schema'
+import { hyperparametersSchema, type MetricSeries, type RunProgress, type RunSummary } from './training'
 
 interface MethodSpec<I extends z.ZodType, R> {
   input: I
@@ -120,6 +121,25 @@ export const methods = {
 
   'weights.inspect': method<WeightsInfo>()(z.object({ path: filePath }).strict()),
 
+  'runs.start': method<RunSummary>()(
+    z
+      .object({
+        datasetId: id,
+        name: z.string().trim().min(1).max(120).optional(),
+        plan: layerPlanSchema,
+        weightsPath: filePath.nullable(),
+        hyperparameters: hyperparametersSchema.default(hyperparametersSchema.parse({})),
+        backend: z.enum(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).optional()
+      })
+      .strict()
+  ),
+  'runs.list': method<RunSummary[]>()(noInput),
+  'runs.get': method<RunSummary>()(z.object({ runId: id }).strict()),
+  'runs.metrics': method<MetricSeries[]>()(z.object({ runId: id, names: z.array(z.string().max(200)).max(100).optional() }).strict()),
+  'runs.pause': method<{ ok: boolean }>()(z.object({ runId: id }).strict()),
+  'runs.resume': method<{ ok: boolean }>()(z.object({ runId: id }).strict()),
+  'runs.stop': method<{ ok: boolean }>()(z.object({ runId: id }).strict()),
+
   'plans.presets': method<PlanPresetInfo[]>()(noInput),
   'plans.make': method<LayerPlan>()(
     z
@@ -162,6 +182,7 @@ export interface StudioEvents {
   'system.heartbeat': { time: string; uptimeSeconds: number }
   'import.progress': ImportProgress
   'labels.changed': { datasetId: number }
+  'run.progress': RunProgress
 }
 
 export type EventName = keyof StudioEvents

@@ -25,6 +25,13 @@ export const METHOD_NAMES = [
   'classes.delete',
   'files.browse',
   'weights.inspect',
+  'runs.start',
+  'runs.list',
+  'runs.get',
+  'runs.metrics',
+  'runs.pause',
+  'runs.resume',
+  'runs.stop',
   'plans.presets',
   'plans.make',
   'plans.evaluate'

@@ -18,12 +18,23 @@ import { makeThumbnail, thumbnailPath } from '../data/thumbnails'
 import { loadStoredImage } from '../data/stored-image'
 import { browseFolder } from './file-browser'
 import { planHandlers } from './plan-handlers'
+import { TrainingService, type TrainerLauncher } from './training-service'
+import { trainingHandlers } from './training-handlers'
 
 export interface StudioOptions {
   dataDir: string
   transport: SystemInfo['transport']
   /** Seconds between heartbeat events; 0 turns them off. */
   heartbeatSeconds?: number
+  /** How to start a trainer process (default: fork the trainer's TypeScript entry with tsx). */
+  launchTrainer?: TrainerLauncher
+}
+
+/** Loaded on first use: the trainer module pulls in TensorFlow.js, which the host itself never needs. */
+const forkDefaultTrainer: TrainerLauncher = () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { forkTrainer } = require('../engine/trainer-process') as typeof import('../engine/trainer-process')
+  return forkTrainer()
 }
 
 /** The studio's backend, independent of any transport: open it, call it, subscribe to it, close it. */
@@ -33,6 +44,7 @@ export class Studio {
   private readonly startedAt = Date.now()
   readonly handlers: ServiceHandlers
   readonly imports: ImportRunner
+  readonly training: TrainingService
   readonly thumbnailDir: string
 
   private constructor(
@@ -43,8 +55,10 @@ export class Studio {
     this.thumbnailDir = thumbnailDirFor(options.dataDir)
     const labelsChanged = (datasetId: number) => this.labelsChanged(datasetId)
     this.imports = new ImportRunner({ db, thumbnailDir: this.thumbnailDir, onProgress: (p) => this.emit('import.progress', p), onFinished: labelsChanged })
+    this.training = new TrainingService({ db, dataDir: options.dataDir, launch: options.launchTrainer ?? forkDefaultTrainer, emit: (p) => this.emit('run.progress', p) })
     this.handlers = {
       'system.info': () => systemInfo(ctx),
+      ...trainingHandlers(db, this.training),
       ...datasetHandlers({ db, labelsChanged }),
       ...this.imports.handlers(),
       'files.browse': ({ path }) => browseFolder(path, options.dataDir),
@@ -115,6 +129,7 @@ export class Studio {
   async close(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat)
     await this.imports.cancelAll()
+    await this.training.stopAll()
     this.events.removeAllListeners()
     await this.db.close()
   }

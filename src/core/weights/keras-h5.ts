@@ -7,7 +7,9 @@
  * that group: `block1_conv1_W_1:0` (Keras 1) or `block1_conv1/kernel:0` (Keras 2).
  */
 import { open } from 'node:fs/promises'
-import h5wasm, { type Attribute, type Dataset, type Group } from 'h5wasm/node'
+import type { Attribute, Dataset, Group } from 'h5wasm/node'
+
+type H5wasm = typeof import('h5wasm/node').default
 import { WeightFileError, formatShape } from './weight-file-error'
 import type { VggWeights } from './vgg-weights'
 
@@ -33,12 +35,15 @@ export interface KerasH5OpenOptions {
   readSliceBytes?: number
 }
 
-let ready: Promise<unknown> | undefined
+let loaded: Promise<H5wasm> | undefined
 
-async function h5(): Promise<typeof h5wasm> {
-  ready ??= h5wasm.ready
-  await ready
-  return h5wasm
+/** h5wasm ships only as an ES module: imported on first use, so CommonJS callers (the CLI, the trainer) can load this file. */
+function h5(): Promise<H5wasm> {
+  loaded ??= import('h5wasm/node').then(async ({ default: lib }) => {
+    await lib.ready
+    return lib
+  })
+  return loaded
 }
 
 /** Whether `bytes` holds the 8-byte HDF5 signature at `at`. */
@@ -144,7 +149,8 @@ export function kerasWeightRole(weightName: string): KerasWeightRole | undefined
 export class KerasH5File {
   private constructor(
     readonly path: string,
-    private readonly file: InstanceType<typeof h5wasm.File>,
+    private readonly file: InstanceType<H5wasm['File']>,
+    private readonly lib: H5wasm,
     readonly layerNames: string[],
     readonly entries: KerasWeightEntry[],
     readonly attributes: Readonly<Record<string, string>>,
@@ -189,7 +195,7 @@ export class KerasH5File {
         const attr = file.attrs[key] ?? root.attrs[key]
         if (attr && typeof attr.value === 'string') attributes[key] = attr.value
       }
-      return new KerasH5File(path, file, layerNames, entries, attributes, options.readSliceBytes ?? DEFAULT_READ_SLICE_BYTES)
+      return new KerasH5File(path, file, lib, layerNames, entries, attributes, options.readSliceBytes ?? DEFAULT_READ_SLICE_BYTES)
     } catch (e) {
       file.close()
       throw e
@@ -199,7 +205,7 @@ export class KerasH5File {
   /** A float32 or float64 dataset as float32. */
   readFloat32(datasetPath: string): Float32Array {
     const dataset = this.file.get(datasetPath)
-    if (!(dataset instanceof h5wasm.Dataset)) throw new WeightFileError(this.path, `missing dataset ${datasetPath}`, datasetPath)
+    if (!(dataset instanceof this.lib.Dataset)) throw new WeightFileError(this.path, `missing dataset ${datasetPath}`, datasetPath)
     const meta = dataset.metadata
     // type 1 is H5T_FLOAT
     if (meta.type !== 1 || (meta.size !== 4 && meta.size !== 8)) {

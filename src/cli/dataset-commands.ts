@@ -8,12 +8,12 @@ import { Studio } from '../core/services/studio'
 import { resolveDataDir } from '../core/store/data-dir'
 import { exportDataset } from '../core/services/dataset-export'
 
-interface CommonOptions {
+export interface CommonOptions {
   dataDir?: string
   json?: boolean
 }
 
-async function withStudio<T>(options: CommonOptions, work: (call: Caller, studio: Studio) => Promise<T>): Promise<T> {
+export async function withStudio<T>(options: CommonOptions, work: (call: Caller, studio: Studio) => Promise<T>): Promise<T> {
   const studio = await Studio.open({ dataDir: resolveDataDir({ flag: options.dataDir }), transport: 'cli', heartbeatSeconds: 0 })
   const call: Caller = async (method, input) => {
     const outcome = await studio.call(method, input)
@@ -27,7 +27,7 @@ async function withStudio<T>(options: CommonOptions, work: (call: Caller, studio
   }
 }
 
-type Caller = <M extends MethodName>(method: M, input?: MethodInput<M>) => Promise<MethodResult<M>>
+export type Caller = <M extends MethodName>(method: M, input?: MethodInput<M>) => Promise<MethodResult<M>>
 
 function progressLine(p: ImportProgress): string {
   const eta = p.etaSeconds === null ? '' : `, ETA ${p.etaSeconds}s`

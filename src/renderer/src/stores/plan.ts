@@ -105,9 +105,14 @@ export const usePlanStore = defineStore('plan', () => {
   const serverCheck = ref<PlanCheckState>({ problems: [], warnings: [], totals: null, stale: true })
 
   const dataset = computed(() => datasets.value.find((d) => d.id === datasetId.value) ?? null)
-  const classNames = computed(() => (stats.value && stats.value.dataset.id === datasetId.value ? stats.value.classes.map((c) => c.name) : []))
-  /** What the head is sized for: the chosen dataset's classes, else the explore value. */
-  const numClasses = computed(() => (dataset.value ? (stats.value?.dataset.id === dataset.value.id ? stats.value.classes.length : dataset.value.classCount) : exploreClasses.value))
+  // A class without labelled images cannot train: the head (and the run's snapshot) leave it out.
+  const classNames = computed(() =>
+    stats.value && stats.value.dataset.id === datasetId.value ? stats.value.classes.filter((c) => c.count > 0).map((c) => c.name) : []
+  )
+  /** What the head is sized for: the chosen dataset's classes with images, else the explore value. */
+  const numClasses = computed(() =>
+    dataset.value ? (stats.value?.dataset.id === dataset.value.id ? classNames.value.length : dataset.value.classCount) : exploreClasses.value
+  )
 
   // --- Loading ---
 

@@ -35,11 +35,8 @@ export async function assignPendingSplits(db: Database, datasetId: number, recon
       ratios: { train: settings.split_train, validation: settings.split_validation, test: settings.split_test },
       seed: settings.split_seed
     })
-    await tx.run(
-      `UPDATE images SET split = (SELECT value ->> 1 FROM json_each(?2) WHERE value ->> 0 = images.id)
-       WHERE id IN (SELECT value ->> 0 FROM json_each(?2))`,
-      { 2: JSON.stringify([...assigned]) }
-    )
+    // UPDATE ... FROM joins once; a correlated subquery over the JSON would scan it per row.
+    await tx.run('UPDATE images SET split = a.value ->> 1 FROM json_each(?) AS a WHERE images.id = a.value ->> 0', [JSON.stringify([...assigned])])
     return assigned.size
   })
 }

@@ -27,7 +27,7 @@ import {
   type PlanPresetInfo,
   type PlanTotals
 } from './layer-plan-schema'
-import { hyperparametersSchema, type MetricSeries, type RunProgress, type RunSummary } from './training'
+import { hyperparametersSchema, type MetricSeries, type RunDetail, type RunProgress, type RunSummary } from './training'
 
 interface MethodSpec<I extends z.ZodType, R> {
   input: I
@@ -134,7 +134,7 @@ export const methods = {
       .strict()
   ),
   'runs.list': method<RunSummary[]>()(noInput),
-  'runs.get': method<RunSummary>()(z.object({ runId: id }).strict()),
+  'runs.get': method<RunDetail>()(z.object({ runId: id }).strict()),
   'runs.metrics': method<MetricSeries[]>()(z.object({ runId: id, names: z.array(z.string().max(200)).max(100).optional() }).strict()),
   'runs.pause': method<{ ok: boolean }>()(z.object({ runId: id }).strict()),
   'runs.resume': method<{ ok: boolean }>()(z.object({ runId: id }).strict()),

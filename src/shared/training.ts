@@ -1,5 +1,6 @@
 /** Runs as the UI sees them: how to start one, what it reports while training, what it left. */
 import { z } from 'zod'
+import type { LayerPlan } from './layer-plan-schema'
 
 export const hyperparametersSchema = z
   .object({
@@ -62,6 +63,15 @@ export interface RunSummary {
   /** The last finished epoch's metrics. */
   latest: EpochSummary | null
 }
+
+/** What the user chose for a run: enough to compare two runs or start one like it. */
+export interface RunSpecView {
+  plan: LayerPlan
+  weightsPath: string | null
+  hyperparameters: Hyperparameters
+}
+
+export type RunDetail = RunSummary & { spec: RunSpecView | null }
 
 /** Live progress of a run, pushed as `run.progress` events. */
 export type RunProgress =

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { LayerPlan } from '../../shared/layer-plan-schema'
 import { planLayerNames } from '../../shared/layer-plan-schema'
-import type { Hyperparameters, RunProgress, RunStatus, RunSummary } from '../../shared/training'
+import type { Hyperparameters, RunDetail, RunProgress, RunStatus, RunSummary } from '../../shared/training'
 import { ApiError } from '../../shared/errors'
 import { lrMultiplierOf, toBuildOptions, validatePlan } from '../model/layer-plan'
 import type { TrainerMessage } from '../engine/trainer-messages'
@@ -254,8 +254,11 @@ export class TrainingService {
     return Promise.all((await listRuns(this.ctx.db)).map((r) => this.summary(r)))
   }
 
-  async get(runId: number): Promise<RunSummary> {
-    return this.summary(await getRun(this.ctx.db, runId))
+  async get(runId: number): Promise<RunDetail> {
+    const run = await getRun(this.ctx.db, runId)
+    const stored = run.spec as Partial<StoredSpec>
+    const spec = stored.plan && stored.hyperparameters ? { plan: stored.plan, weightsPath: stored.weightsPath ?? null, hyperparameters: stored.hyperparameters } : null
+    return { ...(await this.summary(run)), spec }
   }
 
   private async summary(run: RunRecord): Promise<RunSummary> {

@@ -3,6 +3,7 @@ import { resolveDataDir } from '../core/store/data-dir'
 import { appVersion } from '../core/project-root'
 import { serve } from './serve'
 import { datasetCommand } from './dataset-commands'
+import { modelCommands } from './model-commands'
 import { trainCommands } from './train-commands'
 
 function port(value: string): number {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     })
 
   program.addCommand(datasetCommand(dataDirOption))
+  for (const command of modelCommands(dataDirOption)) program.addCommand(command)
   for (const command of trainCommands(dataDirOption)) program.addCommand(command)
 
   return program

@@ -37,7 +37,15 @@ export function randomFlip(images: tf.Tensor4D, seed: number, p = 0.5): tf.Tenso
 type Transform = [number, number, number, number, number, number, number, number]
 
 function applyTransforms(images: tf.Tensor4D, transforms: Transform[], interpolation: 'nearest' | 'bilinear', fillMode: 'constant' | 'nearest'): tf.Tensor4D {
-  return tf.image.transform(images, tf.tensor2d(transforms, [transforms.length, 8]), interpolation, fillMode, 0)
+  return tf.tidy(() => {
+    if (tf.getBackend() !== 'cpu') return tf.image.transform(images, tf.tensor2d(transforms, [transforms.length, 8]), interpolation, fillMode, 0)
+    // tfjs 4.22's cpu Transform kernel gets every image after the first wrong (zeros), so on
+    // cpu each image goes alone. (wasm's is right, and slicing there is slow.)
+    const one = tf.unstack(images).map((image, i) =>
+      tf.image.transform(tf.expandDims(image, 0) as tf.Tensor4D, tf.tensor2d([transforms[i]], [1, 8]), interpolation, fillMode, 0)
+    )
+    return tf.concat(one, 0)
+  })
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Per-class loss weights. 'balanced' follows scikit-learn: `n / (k * n_c)` for a class with
- * `n_c` of the `n` training items (k classes), so every class contributes the same total weight
- * and a balanced set gets weight 1 everywhere. A class with no training item gets 0 (it never
- * appears in a training batch, so the value only matters for reporting).
+ * `n_c` of the `n` training items, so every class contributes the same total weight and a
+ * balanced set gets weight 1 everywhere. k counts the classes that have training items; a class
+ * with none gets 0 (it never appears in a training batch, so the value only matters for
+ * reporting).
  */
 export function classWeights(kind: 'none' | 'balanced', trainLabels: readonly number[], numClasses: number): number[] {
   if (kind === 'none') return new Array<number>(numClasses).fill(1)
@@ -16,5 +17,6 @@ export function balancedClassWeights(trainLabels: readonly number[], numClasses:
     counts[label]++
   }
   const n = trainLabels.length
-  return counts.map((c) => (c === 0 ? 0 : n / (numClasses * c)))
+  const present = counts.filter((c) => c > 0).length
+  return counts.map((c) => (c === 0 ? 0 : n / (present * c)))
 }

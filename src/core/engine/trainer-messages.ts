@@ -56,6 +56,7 @@ export type TrainerMessage =
       loss: number
       accuracy: number
       learningRate: number
+      /** Images per second of the steps since the last step message (their own time: validation and checkpoints excluded). */
       imagesPerSec: number
     }
   | ({ type: 'epoch'; seconds: number; learningRate: number; wn: WeightNormStats[] } & EpochMetrics)

@@ -8,12 +8,12 @@
  * order (Fisher-Yates from a seeded PRNG), augmentation (per-image parameters from a seeded
  * PRNG), dropout masks (each Dropout layer gets a fresh seed before every step: tf.dropout is
  * seeded through tf.randomUniform's alea generator), and the initialization of every layer not
- * taken from the weights file (seeded Glorot-uniform, bias 0; a WN layer gets v = w, g = ||v||).
+ * taken from the weights file (seeded He/Glorot-uniform, bias 0; see seededInit).
  * So the same spec gives the same run on the same backend, and resuming from epoch k's
- * checkpoint gives the weights of the uninterrupted run. Not deterministic: results across
- * backends (their float sums run in different orders: cpu vs wasm differ around 1e-6 per step
- * and drift), and timing fields (seconds, imagesPerSec). Backends with multi-threaded kernels
- * (tfjs-node) may also differ run to run.
+ * checkpoint gives the weights of the uninterrupted run (tested on cpu). Not deterministic:
+ * results across backends (cpu, wasm/XNNPACK and TensorFlow sum in different orders, so the
+ * same spec drifts apart at float precision and beyond), timing fields (seconds, imagesPerSec),
+ * and possibly runs on multi-threaded kernels (tfjs-node, tfjs-node-gpu/cuDNN).
  *
  * Early stopping. With `earlyStopping` set, training stops once `patience` epochs pass without
  * the metric improving (strictly), and the model then ends with the best epoch's weights,
@@ -115,7 +115,7 @@ export class LayerwiseOptimizer {
     for (const v of variables) {
       this.slots.set(
         v.key,
-        slotNames.map(() => tf.variable(tf.zeros(v.variable.shape), false))
+        slotNames.map(() => tf.tidy(() => tf.variable(tf.zeros(v.variable.shape), false)))
       )
     }
   }
@@ -207,8 +207,11 @@ function vggOptions(spec: TrainerSpec): Omit<VggOptions, 'weights'> {
 }
 
 /**
- * Gives every layer in `layers` seeded Glorot-uniform kernels and zero biases (buildVgg's own
- * initializers are unseeded). A WN layer gets v = w, g = ||w||, as a fresh WN layer would.
+ * Gives every layer in `layers` seeded kernels and zero biases (buildVgg's own initializers are
+ * unseeded): He-uniform for the ReLU layers (convs, fc1, fc2), Glorot-uniform for the linear
+ * `predictions`. He keeps the activations' scale through a VGG without batch norm; with Glorot
+ * everywhere a random VGG11's features come out ~100x smaller than its input and barely vary
+ * between images. A WN layer gets v = w, g = ||w||, as a fresh WN layer would.
  */
 export function seededInit(model: tf.LayersModel, layers: readonly string[], seed: number): void {
   layers.forEach((name) => {
@@ -216,7 +219,8 @@ export function seededInit(model: tf.LayersModel, layers: readonly string[], see
     const layerSeed = deriveSeed(seed, 0x1a, model.layers.indexOf(layer))
     tf.tidy(() => {
       const kernelShape = isWeightNormLayer(layer) ? layer.vParam.shape : layer.getWeights()[0].shape
-      const kernel = tf.initializers.glorotUniform({ seed: layerSeed }).apply(kernelShape as number[], 'float32')
+      const initializer = name === 'predictions' ? tf.initializers.glorotUniform({ seed: layerSeed }) : tf.initializers.heUniform({ seed: layerSeed })
+      const kernel = initializer.apply(kernelShape as number[], 'float32')
       const bias = tf.zeros([kernelShape[kernelShape.length - 1] ?? 1])
       if (isWeightNormLayer(layer)) layer.setFromPlain(kernel, bias)
       else layer.setWeights([kernel, bias])
@@ -322,6 +326,14 @@ function snapshotTensors(model: tf.LayersModel, optimizer: LayerwiseOptimizer): 
   const fromModel = modelVariables(model).map((v) => ({ name: `model/${v.key}`, shape: [...(v.variable.shape as number[])], data: v.variable.read().dataSync() as Float32Array }))
   const fromOptimizer = optimizer.stateVariables().map((s) => ({ name: `optimizer/${s.name}`, shape: [...s.variable.shape], data: s.variable.dataSync() as Float32Array }))
   return [...fromModel, ...fromOptimizer]
+}
+
+/**
+ * A step runs synchronously, so without this a pause or cancel arriving over IPC (an event-loop
+ * task) would wait until the run ends: awaiting a resolved promise only drains microtasks.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }
 
 const noHooks: TrainerHooks = { onProgress: () => {}, shouldStop: () => false, waitWhilePaused: async () => {} }
@@ -497,6 +509,7 @@ class EpochLoop {
     let correct = 0
     const order = Int32Array.from({ length: this.valSet.count }, (_, i) => i)
     for (const indices of batchSlices(order, this.spec.batchSize)) {
+      await yieldToEventLoop()
       await this.hooks.waitWhilePaused()
       if (this.hooks.shouldStop()) return 'cancelled'
       const [l, c] = tf.tidy(() => {
@@ -538,10 +551,12 @@ class EpochLoop {
       let lossSum = 0
       let correct = 0
       let seen = 0
-      let lastReport = performance.now()
+      // Throughput counts the steps' own time, not validation or checkpoint writing between them.
+      let stepSecondsSinceReport = 0
       let imagesSinceReport = 0
       let learningRate = 0
       for (let i = 0; i < batches.length; i++) {
+        await yieldToEventLoop()
         await hooks.waitWhilePaused()
         if (hooks.shouldStop()) {
           status = 'cancelled'
@@ -550,7 +565,9 @@ class EpochLoop {
         const step = i + 1
         const globalStep = (epoch - 1) * this.stepsPerEpoch + step
         learningRate = this.learningRate(globalStep - 1)
+        const stepStart = performance.now()
         const result = this.trainStep(batches[i], epoch, step, learningRate)
+        stepSecondsSinceReport += (performance.now() - stepStart) / 1000
         if (!Number.isFinite(result.loss)) throw new Error(`the loss became ${result.loss} at epoch ${epoch}, step ${step}: lower the learning rate`)
         const n = batches[i].length
         lossSum += result.loss * n
@@ -558,10 +575,9 @@ class EpochLoop {
         seen += n
         imagesSinceReport += n
         if (step % spec.stepMetricsEvery === 0) {
-          const now = performance.now()
-          const seconds = Math.max(1e-6, (now - lastReport) / 1000)
-          emit({ type: 'step', epoch, step, globalStep, loss: result.loss, accuracy: result.correct / n, learningRate, imagesPerSec: imagesSinceReport / seconds })
-          lastReport = now
+          const imagesPerSec = imagesSinceReport / Math.max(1e-6, stepSecondsSinceReport)
+          emit({ type: 'step', epoch, step, globalStep, loss: result.loss, accuracy: result.correct / n, learningRate, imagesPerSec })
+          stepSecondsSinceReport = 0
           imagesSinceReport = 0
         }
       }

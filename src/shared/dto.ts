@@ -29,6 +29,8 @@ export interface SystemInfo {
   dataDir: string
   database: { path: string; schemaVersion: number; latestSchemaVersion: number; sqliteVersion: string }
   transport: 'electron' | 'web' | 'cli'
+  /** How promptly the backend's event loop has answered since it started (training must not stall it). */
+  eventLoopDelayMs: { mean: number; p99: number; max: number }
 }
 
 export type Split = 'train' | 'validation' | 'test'

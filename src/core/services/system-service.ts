@@ -1,4 +1,5 @@
 import os from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 import type { SystemInfo } from '../../shared/dto'
 import { probeBackends } from '../engine/backend'
@@ -18,6 +19,14 @@ function packageVersion(name: string): string | null {
 
 const APP_NAME = 'Finetune Studio'
 const REPORTED_PACKAGES = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sqlite3', 'sharp', 'vue', 'zod']
+
+const eventLoop = monitorEventLoopDelay({ resolution: 10 })
+eventLoop.enable()
+
+function eventLoopDelayMs(): SystemInfo['eventLoopDelayMs'] {
+  const ms = (ns: number) => Math.round((ns / 1e6) * 100) / 100
+  return { mean: ms(eventLoop.mean), p99: ms(eventLoop.percentile(99)), max: ms(eventLoop.max) }
+}
 
 export interface SystemContext {
   db: Database
@@ -44,6 +53,7 @@ export async function systemInfo(ctx: SystemContext): Promise<SystemInfo> {
     backends,
     dataDir: ctx.dataDir,
     database: { path: ctx.db.path, schemaVersion: schema, latestSchemaVersion: LATEST_SCHEMA_VERSION, sqliteVersion: sqlite?.v ?? 'unknown' },
-    transport: ctx.transport
+    transport: ctx.transport,
+    eventLoopDelayMs: eventLoopDelayMs()
   }
 }

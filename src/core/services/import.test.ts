@@ -155,3 +155,22 @@ describe('other sources and bad input', () => {
     }
   })
 })
+
+describe('importing a CSV of file,label', () => {
+  it('imports the listed files with their labels and reports malformed lines by number', async () => {
+    const folder = path.join(root, 'csv-images')
+    const images = await writeImageFolder(folder, { classes: 2, perClass: 3, layout: 'flat', size: 32 })
+    const csv = path.join(folder, 'labels.csv')
+    const lines = ['file,label', ...images.map((i) => `${path.basename(i.path)},${i.label === 'class-0' ? 'cat' : 'dog'}`), 'missing.jpg,cat', 'only-one-field']
+    fs.writeFileSync(csv, lines.join('\n') + '\n')
+    const { final } = await importAndWait({ newDatasetName: 'from csv', source: { kind: 'csv', path: csv } })
+    expect(final).toMatchObject({ status: 'completed', imported: 6, rejected: 2 })
+    const report = await call('imports.report', { importId: final.importId })
+    expect(report.rejectedFiles.map((r) => r.reason)).toEqual([expect.stringMatching(/^line 8: .*missing\.jpg/), expect.stringMatching(/^line 9: /)])
+    const stats = await call('datasets.stats', { datasetId: final.datasetId })
+    expect(stats.classes.map((c) => [c.name, c.count])).toEqual([
+      ['cat', 3],
+      ['dog', 3]
+    ])
+  })
+})

@@ -174,3 +174,36 @@ describe('importing a CSV of file,label', () => {
     ])
   })
 })
+
+describe('cancelling an import', () => {
+  it('stops after the batch in flight, keeps what was committed, and a second import completes it', async () => {
+    const folder = path.join(root, 'many')
+    await writeImageFolder(folder, { classes: 2, perClass: 150, size: 32 })
+    const events: ImportProgress[] = []
+    let cancelled: Promise<unknown> | null = null
+    const off = studio.onEvent((e) => {
+      if (e.event !== 'import.progress') return
+      events.push(e.payload)
+      if (!cancelled && e.payload.imported > 0) cancelled = studio.call('imports.cancel', { importId: e.payload.importId })
+    })
+    const started = await call('imports.start', { newDatasetName: 'many', source: { kind: 'folder', path: folder } })
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (events.some((p) => p.status !== 'running')) {
+          clearInterval(timer)
+          resolve()
+        }
+      }, 20)
+    })
+    off()
+    expect(await cancelled).toEqual({ ok: true, result: { cancelled: true } })
+    const report = await call('imports.report', { importId: started.importId })
+    expect(report.status).toBe('cancelled')
+    expect(report.imported).toBeLessThan(300)
+    const stats = await call('datasets.stats', { datasetId: started.datasetId })
+    expect(stats.total).toBe(report.imported)
+
+    const { final } = await importAndWait({ datasetId: started.datasetId, source: { kind: 'folder', path: folder } })
+    expect(final).toMatchObject({ status: 'completed', alreadyPresent: report.imported, imported: 300 - report.imported })
+  })
+})

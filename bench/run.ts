@@ -7,8 +7,9 @@ import os from 'node:os'
 import path from 'node:path'
 import type { BenchCase, BenchResult } from './bench-case'
 import { importCase, metricsCase, pageCase } from './cases/data-cases'
+import { ENGINE_CASES } from './cases/engine-cases'
 
-const CASES: BenchCase[] = [importCase, pageCase, metricsCase]
+const CASES: BenchCase[] = [importCase, pageCase, metricsCase, ...ENGINE_CASES]
 
 function parseArgs(argv: string[]): { only: string[]; json: boolean; out: string } {
   const only: string[] = []

@@ -1,0 +1,364 @@
+/**
+ * Engine benchmark cases: VGG16 inference and training throughput on the backend the trainer
+ * would pick (`selectBackend`: wasm here, with the wasm Conv2D gradients installed).
+ *
+ * Every case builds a freshly initialized model (no pretrained weights), feeds random or
+ * synthetic data, runs untimed warm-up steps first (XNNPACK set-up, optimizer slot creation) and
+ * times only the steps after them. Training steps are plain `tf.variableGrads` + Adam
+ * `applyGradients` on softmax cross-entropy, like the trainer's step without its data pipeline
+ * and per-layer learning rates.
+ */
+import * as tf from '@tensorflow/tfjs'
+import type { BenchCase, BenchResult } from '../bench-case'
+import { selectBackend } from '../../src/core/engine/select-backend'
+import { makePlan, toBuildOptions } from '../../src/core/model/layer-plan'
+import { buildVgg, type VggOptions } from '../../src/core/model/vgg'
+import { noise, seededRandom } from '../../test/generators/images'
+
+const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/**
+ * Runs a case, turning a failure into a result with `error` instead of throwing: bench/run.ts
+ * stops at the first error and writes nothing, and VGG16 @224 training does not fit the wasm
+ * heap (4 GiB, wasm32) here. After such an abort the wasm backend is unusable in this process.
+ */
+async function guarded(name: string, run: () => Promise<BenchResult>): Promise<BenchResult> {
+  try {
+    return await run()
+  } catch (error) {
+    return { case: name, backend: tf.getBackend(), error: error instanceof Error ? error.message : String(error) }
+  }
+}
+
+/** Disposal after a failed step must not hide the failure. */
+function bestEffort(release: () => void): void {
+  try {
+    release()
+  } catch {
+    // the backend already failed; the original error is reported
+  }
+}
+
+/** Activates the backend the trainer would use (wasm conv gradients included) and names it. */
+async function activateBackend(): Promise<string> {
+  const selection = await selectBackend()
+  if (selection.backend === 'wasm' && !selection.wasmConvGradients) throw new Error('wasm selected without its conv gradients')
+  return selection.backend
+}
+
+/** Random NHWC inputs and one-hot labels, made before any timing. */
+function randomBatch(batch: number, inputSize: number, numClasses: number, seed: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const random = seededRandom(seed)
+  const labels = Int32Array.from({ length: batch }, () => Math.floor(random() * numClasses))
+  return tf.tidy(() => ({
+    x: tf.randomNormal([batch, inputSize, inputSize, 3], 0, 1, 'float32', seed) as tf.Tensor4D,
+    y: tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat() as tf.Tensor2D
+  }))
+}
+
+function timedBuild(options: VggOptions): { model: tf.LayersModel; buildSeconds: number } {
+  const started = performance.now()
+  const model = buildVgg(options)
+  return { model, buildSeconds: round((performance.now() - started) / 1000) }
+}
+
+function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  // A LayerVariable's value is the tf.Variable that gradients are taken against.
+  return model.trainableWeights.map((w) => w.read() as tf.Variable)
+}
+
+/** One optimizer step; returns the loss (reading it also waits for the step to finish). */
+function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variables: tf.Variable[], x: tf.Tensor, y: tf.Tensor): number {
+  const loss = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.apply(x, { training: true }) as tf.Tensor2D
+      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar
+    }, variables)
+    optimizer.applyGradients(grads)
+    return value
+  })
+  try {
+    const value = loss.dataSync()[0]
+    if (!Number.isFinite(value)) throw new Error(`training diverged (loss ${value})`)
+    return value
+  } finally {
+    loss.dispose()
+  }
+}
+
+function forwardStep(model: tf.LayersModel, x: tf.Tensor): void {
+  const logits = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor)
+  logits.dataSync()
+  logits.dispose()
+}
+
+/** Runs `warmup` untimed then `timed` timed calls of `step`; returns each timed step's ms. */
+function timeSteps(warmup: number, timed: number, step: (i: number) => void): number[] {
+  for (let i = 0; i < warmup; i++) step(i)
+  const times: number[] = []
+  for (let i = 0; i < timed; i++) {
+    const started = performance.now()
+    step(warmup + i)
+    times.push(performance.now() - started)
+  }
+  return times
+}
+
+function stepMeasures(batch: number, times: readonly number[]): { imagesPerSec: number; msPerStep: number; medianMsPerStep: number; timedSteps: number } {
+  const total = times.reduce((a, b) => a + b, 0)
+  return {
+    imagesPerSec: round((batch * times.length * 1000) / total),
+    msPerStep: Math.round(total / times.length),
+    medianMsPerStep: Math.round(median(times)),
+    timedSteps: times.length
+  }
+}
+
+interface ForwardConfig {
+  inputSize: number
+  batch: number
+  numClasses: number
+  fcWidth?: number
+  warmup: number
+  timed: number
+}
+
+async function runForward(name: string, config: ForwardConfig): Promise<BenchResult> {
+  const backend = await activateBackend()
+  const { model, buildSeconds } = timedBuild({ depth: 16, inputSize: config.inputSize, numClasses: config.numClasses, fcWidth: config.fcWidth })
+  const { x, y } = randomBatch(config.batch, config.inputSize, config.numClasses, 1)
+  try {
+    const times = timeSteps(config.warmup, config.timed, () => forwardStep(model, x))
+    return { case: name, backend, ...stepMeasures(config.batch, times), batch: config.batch, buildSeconds }
+  } finally {
+    bestEffort(() => tf.dispose([x, y]))
+    bestEffort(() => model.dispose())
+  }
+}
+
+interface TrainConfig extends ForwardConfig {
+  weightNorm: boolean
+  /** Adam (the trainer's usual choice), or plain SGD where Adam's two slots per weight do not fit the wasm heap. */
+  optimizer: 'adam' | 'sgd'
+}
+
+function makeOptimizer(kind: TrainConfig['optimizer']): tf.Optimizer {
+  return kind === 'adam' ? tf.train.adam(1e-4) : tf.train.sgd(1e-3)
+}
+
+interface TrainingSetup {
+  step: () => void
+  trainableParams: number
+  buildSeconds: number
+  dispose: () => void
+}
+
+/** A model, an Adam optimizer and a random batch, ready to step. */
+function setUpTraining(config: TrainConfig, seed: number): TrainingSetup {
+  const { model, buildSeconds } = timedBuild({
+    depth: 16,
+    inputSize: config.inputSize,
+    numClasses: config.numClasses,
+    fcWidth: config.fcWidth,
+    weightNorm: () => config.weightNorm,
+    trainable: () => true
+  })
+  const optimizer = makeOptimizer(config.optimizer)
+  const { x, y } = randomBatch(config.batch, config.inputSize, config.numClasses, seed)
+  const variables = trainableVariables(model)
+  return {
+    step: () => void trainStep(model, optimizer, variables, x, y),
+    trainableParams: variables.reduce((n, v) => n + v.size, 0),
+    buildSeconds,
+    dispose: () => {
+      bestEffort(() => tf.dispose([x, y]))
+      bestEffort(() => optimizer.dispose())
+      bestEffort(() => model.dispose())
+    }
+  }
+}
+
+async function measureTraining(config: TrainConfig): Promise<{ backend: string; times: number[]; buildSeconds: number; trainableParams: number }> {
+  const backend = await activateBackend()
+  const setup = setUpTraining(config, 2)
+  try {
+    const times = timeSteps(config.warmup, config.timed, setup.step)
+    return { backend, times, buildSeconds: setup.buildSeconds, trainableParams: setup.trainableParams }
+  } finally {
+    setup.dispose()
+  }
+}
+
+const TRAIN_32: TrainConfig = { inputSize: 32, batch: 32, numClasses: 10, fcWidth: 512, warmup: 2, timed: 5, weightNorm: false, optimizer: 'adam' }
+const TRAIN_TARGET = 18
+
+/** train-32's result in this process, if it ran: train-32-wn also reports against it. */
+let train32MsPerStep: number | null = null
+
+export const forward32Case: BenchCase = {
+  name: 'forward-32',
+  description: 'VGG16 @32 (fc 512), batch 32, inference',
+  async run() {
+    return runForward(this.name, { inputSize: 32, batch: 32, numClasses: 10, fcWidth: 512, warmup: 2, timed: 10 })
+  }
+}
+
+export const train32Case: BenchCase = {
+  name: 'train-32',
+  description: 'VGG16 @32 (fc 512), batch 32, every layer training, no WN, Adam',
+  target: { text: `>= ${TRAIN_TARGET} images/s (PyTorch CPU here)`, met: (r) => (r.imagesPerSec ?? 0) >= TRAIN_TARGET },
+  async run() {
+    const m = await measureTraining(TRAIN_32)
+    const measures = stepMeasures(TRAIN_32.batch, m.times)
+    train32MsPerStep = measures.msPerStep
+    return { case: this.name, backend: m.backend, ...measures, batch: TRAIN_32.batch, optimizer: 'adam', trainableParams: m.trainableParams, buildSeconds: m.buildSeconds }
+  }
+}
+
+/**
+ * WN overhead: a plain and a WN model step alternately (plain, WN, plain, WN, ...) in this
+ * process, so load from other jobs hits both alike; `wnOverheadPct` compares their total step
+ * times. `vsTrain32CasePct` compares with the train-32 case when it ran earlier in this process.
+ */
+export const train32WnCase: BenchCase = {
+  name: 'train-32-wn',
+  description: 'VGG16 @32 (fc 512), batch 32, every layer training with WN, Adam; overhead vs plain steps interleaved',
+  target: { text: '<= 5% WN overhead (wnOverheadPct)', met: (r) => typeof r.wnOverheadPct === 'number' && r.wnOverheadPct <= 5 },
+  async run() {
+    const backend = await activateBackend()
+    const plain = setUpTraining(TRAIN_32, 2)
+    const wn = setUpTraining({ ...TRAIN_32, weightNorm: true }, 2)
+    try {
+      for (let i = 0; i < TRAIN_32.warmup; i++) {
+        plain.step()
+        wn.step()
+      }
+      const plainTimes: number[] = []
+      const wnTimes: number[] = []
+      for (let i = 0; i < TRAIN_32.timed; i++) {
+        plainTimes.push(...timeSteps(0, 1, plain.step))
+        wnTimes.push(...timeSteps(0, 1, wn.step))
+      }
+      const measures = stepMeasures(TRAIN_32.batch, wnTimes)
+      const baseline = stepMeasures(TRAIN_32.batch, plainTimes)
+      const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
+      return {
+        case: this.name,
+        backend,
+        ...measures,
+        batch: TRAIN_32.batch,
+        optimizer: 'adam',
+        wnOverheadPct: round((100 * (sum(wnTimes) - sum(plainTimes))) / sum(plainTimes), 1),
+        medianOverheadPct: round((100 * (measures.medianMsPerStep - baseline.medianMsPerStep)) / baseline.medianMsPerStep, 1),
+        plainMsPerStep: baseline.msPerStep,
+        plainImagesPerSec: baseline.imagesPerSec,
+        ...(train32MsPerStep === null ? {} : { vsTrain32CasePct: round((100 * (measures.msPerStep - train32MsPerStep)) / train32MsPerStep, 1) }),
+        trainableParams: wn.trainableParams
+      }
+    } finally {
+      plain.dispose()
+      wn.dispose()
+    }
+  }
+}
+
+export const forward224Case: BenchCase = {
+  name: 'forward-224',
+  description: 'VGG16 @224 (fc 4096, 1000 classes), batch 8, inference',
+  async run() {
+    return runForward(this.name, { inputSize: 224, batch: 8, numClasses: 1000, warmup: 1, timed: 3 })
+  }
+}
+
+export const train224Case: BenchCase = {
+  name: 'train-224',
+  description: 'VGG16 @224 (fc 4096, 1000 classes), batch 8, every layer training, no WN, SGD (2 timed steps)',
+  async run() {
+    const config: TrainConfig = { inputSize: 224, batch: 8, numClasses: 1000, warmup: 1, timed: 2, weightNorm: false, optimizer: 'sgd' }
+    const m = await measureTraining(config)
+    return { case: this.name, backend: m.backend, ...stepMeasures(config.batch, m.times), batch: config.batch, optimizer: config.optimizer, trainableParams: m.trainableParams, buildSeconds: m.buildSeconds }
+  }
+}
+
+const FINETUNE_IMAGES = 32
+const FINETUNE_BATCH = 8
+const FINETUNE_CLASSES = 10
+
+/**
+ * The 'last-block-head' plan (block5 + classifier train with WN, blocks 1-4 frozen) over a fixed
+ * set of synthetic images, one epoch, without a feature cache: every step runs the frozen prefix
+ * again. Each batch is made from the uint8 pixels inside the timed step, as the trainer does.
+ * (`finetune-224-cached` arrives with the feature cache.)
+ */
+export const finetune224UncachedCase: BenchCase = {
+  name: 'finetune-224-uncached',
+  description: `VGG16 @224 'last-block-head' plan, ${FINETUNE_IMAGES} synthetic images, one epoch, batch ${FINETUNE_BATCH}, no feature cache`,
+  async run() {
+    const backend = await activateBackend()
+    const plan = makePlan('last-block-head', { numClasses: FINETUNE_CLASSES, inputSize: 224 })
+    const { model, buildSeconds } = timedBuild(toBuildOptions(plan))
+    const optimizer = tf.train.adam(1e-4)
+    const side = plan.inputSize
+    const pixels = Array.from({ length: FINETUNE_IMAGES }, (_, i) => noise(side, side, 3, i + 1))
+    const random = seededRandom(3)
+    const labels = Int32Array.from({ length: FINETUNE_IMAGES }, () => Math.floor(random() * FINETUNE_CLASSES))
+    const batchAt = (step: number): { x: tf.Tensor4D; y: tf.Tensor2D } => {
+      const first = (step * FINETUNE_BATCH) % FINETUNE_IMAGES
+      const values = new Float32Array(FINETUNE_BATCH * side * side * 3)
+      for (let k = 0; k < FINETUNE_BATCH; k++) {
+        const image = pixels[first + k]
+        const offset = k * image.length
+        for (let p = 0; p < image.length; p++) values[offset + p] = image[p] / 127.5 - 1
+      }
+      return tf.tidy(() => ({
+        x: tf.tensor4d(values, [FINETUNE_BATCH, side, side, 3]),
+        y: tf.oneHot(tf.tensor1d(labels.subarray(first, first + FINETUNE_BATCH), 'int32'), FINETUNE_CLASSES).toFloat() as tf.Tensor2D
+      }))
+    }
+    try {
+      const variables = trainableVariables(model)
+      const trainableParams = variables.reduce((n, v) => n + v.size, 0)
+      const step = (i: number) => {
+        const { x, y } = batchAt(i)
+        try {
+          trainStep(model, optimizer, variables, x, y)
+        } finally {
+          bestEffort(() => tf.dispose([x, y]))
+        }
+      }
+      step(0) // warm-up, untimed
+      const steps = FINETUNE_IMAGES / FINETUNE_BATCH
+      const started = performance.now()
+      const times = timeSteps(0, steps, step)
+      const epochSeconds = (performance.now() - started) / 1000
+      return {
+        case: this.name,
+        backend,
+        ...stepMeasures(FINETUNE_BATCH, times),
+        batch: FINETUNE_BATCH,
+        images: FINETUNE_IMAGES,
+        epochSeconds: round(epochSeconds),
+        optimizer: 'adam',
+        trainableParams,
+        buildSeconds
+      }
+    } finally {
+      bestEffort(() => optimizer.dispose())
+      bestEffort(() => model.dispose())
+    }
+  }
+}
+
+// `finetune-224-cached` arrives with the feature cache (another engineer's work).
+
+/** The cases as bench/run.ts runs them: a failing case reports `error` instead of ending the run. */
+export const ENGINE_CASES: BenchCase[] = [forward32Case, train32Case, train32WnCase, forward224Case, train224Case, finetune224UncachedCase].map((c) => ({
+  ...c,
+  run: () => guarded(c.name, () => c.run())
+}))

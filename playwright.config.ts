@@ -8,7 +8,7 @@ export default defineConfig({
   testDir: 'test/e2e',
   timeout: 120_000,
   workers: 1,
-  reporter: [['list']],
+  reporter: [['list'], ['json', { outputFile: 'reports/playwright.json' }]],
   use: {
     launchOptions: {
       executablePath: CHROMIUM_PATH,

@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
+    reporters: ['default', ['json', { outputFile: 'reports/vitest.json' }]],
     testTimeout: 60_000,
     hookTimeout: 60_000
   }

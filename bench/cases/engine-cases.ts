@@ -13,7 +13,8 @@ import type { BenchCase, BenchResult } from '../bench-case'
 import { selectBackend } from '../../src/core/engine/select-backend'
 import { makePlan, toBuildOptions } from '../../src/core/model/layer-plan'
 import { buildVgg, type VggOptions } from '../../src/core/model/vgg'
-import { noise, seededRandom } from '../../test/generators/images'
+import { noise } from '../../test/generators/images'
+import { seededRandom } from '../../src/core/seeded-random'
 
 const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits
 

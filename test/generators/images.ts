@@ -7,6 +7,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { createDeflate, constants as zlibConstants, crc32 } from 'node:zlib'
 import { join } from 'node:path'
 import sharp from 'sharp'
+import { seededRandom } from '../../src/core/seeded-random'
 
 export type Rgb = readonly [number, number, number]
 
@@ -192,17 +193,6 @@ export function noise(width: number, height: number, channels: number, seed = 1)
   return pixels
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4)

@@ -13,6 +13,7 @@ import { writeKerasH5, type KerasH5WriteOptions } from '../../src/core/weights/k
 import { writeSafetensors, type SafetensorsDtype, type SafetensorsTensorInput } from '../../src/core/weights/safetensors'
 import type { Preprocessing, VggWeights } from '../../src/core/weights/vgg-weights'
 import { vggSpec, type VggDepth, type VggSpec } from '../../src/core/weights/vgg-spec'
+import { seededRandom } from '../../src/core/seeded-random'
 
 export interface RandomVggOptions {
   depth: VggDepth
@@ -23,17 +24,6 @@ export interface RandomVggOptions {
   seed?: number
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomArray(n: number, random: () => number): Float32Array {
   const a = new Float32Array(n)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { seededRandom } from '../../../test/generators/images'
+import { seededRandom } from '../seeded-random'
 import { assignSplits, countSplits, normalizeRatios, SPLITS, type Split, type SplitItem, type SplitRatios } from './split'
 
 const ratios: SplitRatios = { train: 0.7, validation: 0.15, test: 0.15 }

@@ -6,11 +6,9 @@
  * one and never leaks a former test image into training.
  */
 import { createHash } from 'node:crypto'
+import { SPLITS, type Split } from '../../shared/dto'
 
-export type Split = 'train' | 'validation' | 'test'
-
-/** Also the tie-break order: on equal shortfall, train before validation before test. */
-export const SPLITS: readonly Split[] = ['train', 'validation', 'test']
+export { SPLITS, type Split }
 
 /** Relative weights; they need not sum to 1 (0.8/0.1/0.1 and 8/1/1 are the same). */
 export interface SplitRatios {

@@ -6,7 +6,8 @@
  * its amount is 0, the input itself.
  */
 import * as tf from '@tensorflow/tfjs'
-import { deriveSeed, seededRandom } from './data-loader'
+import { deriveSeed } from './data-loader'
+import { seededRandom } from '../seeded-random'
 import type { AugmentationSpec } from './trainer-spec'
 
 export const AUGMENTATION_OFF: AugmentationSpec = { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 }

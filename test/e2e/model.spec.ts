@@ -1,9 +1,9 @@
 import { test, expect, type Locator, type Page } from '@playwright/test'
 import path from 'node:path'
 import { startStudio, type RunningStudio } from './studio-server'
+import { callFromPage } from './page-api'
 import { writeImageFolder } from '../generators/images'
 import { randomVggWeights, writeKerasFile } from '../generators/vgg-weight-files'
-import type { MethodInput, MethodName, MethodResult } from '../../src/shared/api'
 import type { LayerPlan } from '../../src/shared/layer-plan-schema'
 
 const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
@@ -24,33 +24,6 @@ test.afterAll(async () => {
   await studio?.stop()
 })
 
-/**
- * Calls the contract from inside the page, over a WebSocket of its own to the same host (the
- * page's cookie authenticates it): what the view shows is checked against what the backend says.
- */
-async function call<M extends MethodName>(page: Page, method: M, input?: MethodInput<M>): Promise<MethodResult<M>> {
-  const outcome = await page.evaluate(
-    async ({ method, input }) => {
-      const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`)
-      await new Promise((resolve, reject) => {
-        socket.onopen = resolve
-        socket.onerror = () => reject(new Error('the test socket did not open'))
-      })
-      const reply = await new Promise<{ ok: boolean; result?: unknown; error?: { message: string } }>((resolve) => {
-        socket.onmessage = (m) => {
-          const message = JSON.parse(String(m.data)) as { type: string; id?: unknown; outcome?: { ok: boolean } }
-          if (message.type === 'result' && message.id === 'test') resolve(message.outcome as { ok: boolean })
-        }
-        socket.send(JSON.stringify({ id: 'test', method, input }))
-      })
-      socket.close()
-      return reply
-    },
-    { method, input }
-  )
-  if (!outcome.ok) throw new Error(`${method}: ${outcome.error?.message}`)
-  return outcome.result as MethodResult<M>
-}
 
 /** The plan the view keeps for the Train view (the store persists it to localStorage). */
 function storedPlan(page: Page): Promise<LayerPlan> {
@@ -80,8 +53,8 @@ test('layer picker: preset + WN, live totals equal to plans.evaluate, issues at 
   await expect(page.getByTestId('layer-predictions')).toContainText('dense 4096 → 10')
 
   // A dataset of three classes arrives (imported through the contract): the head follows it.
-  await call(page, 'imports.start', { newDatasetName: 'Pets', source: { kind: 'folder', path: pets } })
-  await expect.poll(async () => (await call(page, 'datasets.list'))[0]?.labelledCount, { timeout: 20_000 }).toBe(12)
+  await callFromPage(page, 'imports.start', { newDatasetName: 'Pets', source: { kind: 'folder', path: pets } })
+  await expect.poll(async () => (await callFromPage(page, 'datasets.list'))[0]?.labelledCount, { timeout: 20_000 }).toBe(12)
   await expect(page.getByTestId('model-empty')).toBeHidden()
   await expect(page.getByTestId('head-classes')).toContainText('3 classes')
   await expect(page.getByTestId('layer-predictions')).toContainText('New layer for 3 classes: bird, cat, dog')
@@ -109,9 +82,9 @@ test('layer picker: preset + WN, live totals equal to plans.evaluate, issues at 
   // per output channel: block5_conv1..3 = 3 × (3·3·512·512 + 512 + 512) = 7,080,960;
   // fc1 = 25088·4096 + 4096 + 4096 = 102,768,640; fc2 = 4096·4096 + 8192 = 16,785,408;
   // predictions = 4096·3 + 3 + 3 = 12,294; total 126,647,302.
-  const made = await call(page, 'plans.make', { preset: 'last-block-head', numClasses: 3, weightNorm: 'trained' })
+  const made = await callFromPage(page, 'plans.make', { preset: 'last-block-head', numClasses: 3, weightNorm: 'trained' })
   await expect.poll(() => storedPlan(page)).toEqual(made)
-  const evaluated = await call(page, 'plans.evaluate', { plan: made })
+  const evaluated = await callFromPage(page, 'plans.evaluate', { plan: made })
   expect(evaluated.totals.params.trainable).toBe(126_647_302)
   const trainable = page.getByTestId('total-trainable')
   await expect(trainable).toHaveAttribute('data-value', String(evaluated.totals.params.trainable))
@@ -160,7 +133,7 @@ test('layer picker: preset + WN, live totals equal to plans.evaluate, issues at 
   await expect(trainable).not.toHaveAttribute('data-value', before ?? '')
   const small = await storedPlan(page)
   expect(small).toMatchObject({ inputSize: 32, fcWidth: 512, pretrainedFc: false })
-  const smallTotals = (await call(page, 'plans.evaluate', { plan: small })).totals
+  const smallTotals = (await callFromPage(page, 'plans.evaluate', { plan: small })).totals
   await expect(trainable).toHaveAttribute('data-value', String(smallTotals.params.trainable))
   await expect(page.getByTestId('total-train-flops')).not.toHaveText('30.9 GFLOPs')
 

@@ -1,9 +1,9 @@
 import { test, expect, type Page } from '@playwright/test'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
+import { callFromPage } from './page-api'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
-import type { MethodInput, MethodName, MethodResult } from '../../src/shared/api'
 
 
 /** Published by the page (composables/use-frame-stats.ts) while a run trains. */
@@ -55,30 +55,6 @@ test.afterAll(async () => {
   await studio?.stop()
 })
 
-/** Calls the contract over a WebSocket of the page's own (its cookie authenticates it), as model.spec does. */
-async function call<M extends MethodName>(page: Page, method: M, input?: MethodInput<M>): Promise<MethodResult<M>> {
-  const outcome = await page.evaluate(
-    async ({ method, input }) => {
-      const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`)
-      await new Promise((resolve, reject) => {
-        socket.onopen = resolve
-        socket.onerror = () => reject(new Error('the test socket did not open'))
-      })
-      const reply = await new Promise<{ ok: boolean; result?: unknown; error?: { message: string } }>((resolve) => {
-        socket.onmessage = (m) => {
-          const message = JSON.parse(String(m.data)) as { type: string; id?: unknown; outcome?: { ok: boolean } }
-          if (message.type === 'result' && message.id === 'test') resolve(message.outcome as { ok: boolean })
-        }
-        socket.send(JSON.stringify({ id: 'test', method, input }))
-      })
-      socket.close()
-      return reply
-    },
-    { method, input }
-  )
-  if (!outcome.ok) throw new Error(`${method}: ${outcome.error?.message}`)
-  return outcome.result as MethodResult<M>
-}
 
 async function shot(page: Page, name: string): Promise<void> {
   // The view scrolls inside the layout: start the picture at its top.
@@ -92,14 +68,14 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   await page.setViewportSize({ width: 1440, height: 1000 })
   await page.goto(studio.openUrl)
   // A one-class dataset, imported through the contract.
-  const lonelyImport = await call(page, 'imports.start', { newDatasetName: 'lonely', source: { kind: 'folder', path: lonely } })
+  const lonelyImport = await callFromPage(page, 'imports.start', { newDatasetName: 'lonely', source: { kind: 'folder', path: lonely } })
   const lonelyId = lonelyImport.datasetId
-  await expect.poll(async () => (await call(page, 'datasets.list')).find((d) => d.id === lonelyId)?.labelledCount, { timeout: 20_000 }).toBe(4)
+  await expect.poll(async () => (await callFromPage(page, 'datasets.list')).find((d) => d.id === lonelyId)?.labelledCount, { timeout: 20_000 }).toBe(4)
 
   // A plan that trains quickly: VGG16 at 32×32, last block + a 32-wide classifier, WN on what
   // trains, no weights file (random start). The Model view keeps its plan in localStorage; the
   // Train view trains the plan confirmed there ("Use this plan").
-  const plan = await call(page, 'plans.make', { preset: 'last-block-head', numClasses: 3, depth: 16, inputSize: 32, fcWidth: 32, dropout: 0, weightNorm: 'trained' })
+  const plan = await callFromPage(page, 'plans.make', { preset: 'last-block-head', numClasses: 3, depth: 16, inputSize: 32, fcWidth: 32, dropout: 0, weightNorm: 'trained' })
   await page.evaluate(
     ({ plan, datasetId }) => {
       localStorage.setItem('finetune-studio:plan', JSON.stringify(plan))
@@ -171,7 +147,7 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   expect(frames?.frames).toBeGreaterThan(30)
   expect(frames?.p95).toBeLessThan(100)
   // The host's event loop stays free while the trainer works in its own process.
-  const host = (await call(page, 'system.info')).eventLoopDelayMs
+  const host = (await callFromPage(page, 'system.info')).eventLoopDelayMs
   mark(`host event-loop delay (ms) since start: ${JSON.stringify(host)}`)
   expect(host.p99).toBeLessThan(100)
   await expect(panel.getByTestId('run-status')).toHaveAttribute('data-status', 'completed')
@@ -252,7 +228,7 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   await expect(page.getByTestId('run-panel')).toHaveAttribute('data-run-id', String(firstRunId))
   await expect(page.getByTestId('run-panel').getByTestId('run-outcome')).toHaveAttribute('data-outcome', 'completed')
   await expect(page.getByTestId('run-panel').getByTestId('run-step')).toHaveAttribute('data-value', String(steps))
-  const stored = await call(page, 'runs.metrics', { runId: firstRunId, names: ['step/loss', 'epoch/valAccuracy'] })
+  const stored = await callFromPage(page, 'runs.metrics', { runId: firstRunId, names: ['step/loss', 'epoch/valAccuracy'] })
   expect(stored.find((s) => s.name === 'step/loss')?.points).toHaveLength(steps)
   expect(stored.find((s) => s.name === 'epoch/valAccuracy')?.points.map((p) => p.epoch)).toEqual([1, 2])
 })

@@ -1,75 +1,16 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as tf from '@tensorflow/tfjs'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { writeImageFolder } from '../../../test/generators/images'
+import { describe, expect, it } from 'vitest'
 import { floatsDiffer, randomVggWeights as narrowVggWeights, writeTorchSafetensors } from '../../../test/generators/vgg-weight-files'
 import { foldLayerWeights } from '../model/fold'
 import { buildVgg, vggWeightLayerNames } from '../model/vgg'
 import { randomVggWeights } from '../model/random-weights'
 import { loadCheckpoint } from './checkpoint'
-import { bestEpochOf, modelVariables, seededInit, train, type TrainResult } from './trainer'
+import { bestEpochOf, modelVariables, seededInit, train } from './trainer'
 import type { TrainerMessage } from './trainer-messages'
-import type { TrainerSpecInput } from './trainer-spec'
+import { CLASSES, epochs, layerValues, record, trainerFixture } from './trainer-fixture'
 
-const CLASSES = ['class-0', 'class-1', 'class-2']
-let items: TrainerSpecInput['data']['items'] = []
-let root = ''
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'fts-trainer-'))
-  const images = await writeImageFolder(join(root, 'images'), { classes: 3, perClass: 8, size: 32, format: 'png', seed: 3 })
-  // 6 train + 2 validation images per class.
-  items = images.map((image, i) => ({ path: image.path, label: CLASSES.indexOf(image.label), split: i % 8 >= 6 ? 'validation' : 'train' }))
-})
-
-function spec(overrides: Partial<TrainerSpecInput> & { name: string }): TrainerSpecInput {
-  const { name, ...rest } = overrides
-  return {
-    runId: name,
-    model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 32, dropout: 0, weightNorm: ['fc1', 'predictions'], trainable: ['fc1', 'fc2', 'predictions'], lrMultipliers: {} },
-    weights: null,
-    data: { items, classNames: CLASSES },
-    optimizer: { kind: 'adam', learningRate: 1e-3 },
-    schedule: { kind: 'constant', warmupEpochs: 0 },
-    batchSize: 6,
-    epochs: 4,
-    seed: 11,
-    earlyStopping: null,
-    classWeights: 'none',
-    augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
-    checkpointDir: join(root, name),
-    backend: 'wasm',
-    ...rest
-  }
-}
-
-interface Recorded {
-  result: TrainResult
-  messages: TrainerMessage[]
-  tensorsAtEpochEnd: number[]
-}
-
-async function record(input: TrainerSpecInput): Promise<Recorded> {
-  const messages: TrainerMessage[] = []
-  const tensorsAtEpochEnd: number[] = []
-  const result = await train(input, {
-    onProgress: (m) => {
-      messages.push(m)
-      if (m.type === 'epoch') tensorsAtEpochEnd.push(tf.memory().numTensors)
-    }
-  })
-  return { result, messages, tensorsAtEpochEnd }
-}
-
-function epochs(messages: TrainerMessage[]) {
-  return messages.flatMap((m) => (m.type === 'epoch' ? [m] : []))
-}
-
-function layerValues(model: tf.LayersModel, layer: string): Float32Array[] {
-  return model.getLayer(layer).getWeights().map((w) => (w.dataSync() as Float32Array).slice())
-}
+const { state, spec } = trainerFixture()
 
 describe('train on wasm: options and failures', () => {
   it('a layer with learning-rate multiplier 0 does not change while the others do', async () => {
@@ -84,7 +25,7 @@ describe('train on wasm: options and failures', () => {
       }
       for (const layer of ['fc1', 'predictions']) expect(floatsDiffer(layerValues(result.model, layer)[0], layerValues(initial, layer)[0]), layer).toBeDefined()
       // No optimizer state is kept for a layer that never moves.
-      const checkpoint = await loadCheckpoint(join(root, 'multiplier', 'epoch-0001'), (n) => n.startsWith('optimizer/'))
+      const checkpoint = await loadCheckpoint(join(state.root, 'multiplier', 'epoch-0001'), (n) => n.startsWith('optimizer/'))
       expect([...checkpoint.tensors.keys()].filter((k) => k.includes('fc2'))).toEqual([])
       expect([...checkpoint.tensors.keys()].filter((k) => k.includes('fc1'))).toHaveLength(4)
     } finally {
@@ -108,7 +49,7 @@ describe('train on wasm: options and failures', () => {
         expect(e.length).toBeLessThan(8)
       }
       expect(finished.metrics?.epoch).toBe(best?.epoch)
-      expect(result.finalCheckpoint).toBe(join(root, 'early', `epoch-${String(best?.epoch).padStart(4, '0')}`))
+      expect(result.finalCheckpoint).toBe(join(state.root, 'early', `epoch-${String(best?.epoch).padStart(4, '0')}`))
       expect(result.restoredBest).toBe(best?.epoch !== e[e.length - 1].epoch)
       // Whatever happened, the model holds exactly the weights of the final checkpoint.
       const final = await loadCheckpoint(result.finalCheckpoint ?? '', (n) => n.startsWith('model/'))
@@ -125,7 +66,7 @@ describe('train on wasm: options and failures', () => {
 
   it('starts from a weights file: convs hold the file values (exactly, via WN too), the head is fresh; another architecture fails naming the file', async () => {
     const convs = new Map([...randomVggWeights({ depth: 11, inputSize: 32, numClasses: 3, fcWidth: 32 }, 5)].filter(([name]) => name.startsWith('block')))
-    const file = join(root, 'vgg11.safetensors')
+    const file = join(state.root, 'vgg11.safetensors')
     await writeTorchSafetensors(file, convs, { flavor: 'torchvision', depth: 11 })
     const model = { ...spec({ name: 'x' }).model, weightNorm: ['block1_conv1', 'fc1'], trainable: ['predictions'] }
     const { result, messages } = await record(spec({ name: 'weights', epochs: 1, weights: { path: file }, model }))
@@ -144,7 +85,7 @@ describe('train on wasm: options and failures', () => {
     }
 
     // Narrow (widthDivisor 64) VGG16 convs: the depth check comes before any shape check.
-    const wrong = join(root, 'vgg16.safetensors')
+    const wrong = join(state.root, 'vgg16.safetensors')
     await writeTorchSafetensors(wrong, narrowVggWeights({ depth: 16, widthDivisor: 64, top: 'notop' }), { flavor: 'torchvision', depth: 16, widthDivisor: 64 })
     const failed: TrainerMessage[] = []
     await expect(train(spec({ name: 'wrong', weights: { path: wrong } }), { onProgress: (m) => failed.push(m) })).rejects.toThrow(/vgg16\.safetensors: file holds VGG16 weights/)
@@ -152,9 +93,9 @@ describe('train on wasm: options and failures', () => {
   })
 
   it('an image that does not decode fails the run naming the file', async () => {
-    const bad = join(root, 'broken.png')
+    const bad = join(state.root, 'broken.png')
     await writeFile(bad, 'not a png')
-    const broken = [...items.slice(0, 3), { path: bad, label: 0, split: 'train' as const }]
+    const broken = [...state.items.slice(0, 3), { path: bad, label: 0, split: 'train' as const }]
     await expect(train(spec({ name: 'broken', data: { items: broken, classNames: CLASSES } }))).rejects.toThrow(new RegExp(`cannot decode training image ${bad}`))
   })
 })

@@ -1,72 +1,12 @@
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { writeImageFolder } from '../../../test/generators/images'
+import { describe, expect, it } from 'vitest'
 import { floatsDiffer } from '../../../test/generators/vgg-weight-files'
 import { loadCheckpoint } from './checkpoint'
-import { LayerwiseOptimizer, train, type TrainResult } from './trainer'
-import type { TrainerMessage } from './trainer-messages'
-import type { TrainerSpecInput } from './trainer-spec'
+import { LayerwiseOptimizer } from './trainer'
+import { epochs, layerValues, record, trainerFixture } from './trainer-fixture'
 
-const CLASSES = ['class-0', 'class-1', 'class-2']
-let items: TrainerSpecInput['data']['items'] = []
-let root = ''
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'fts-trainer-'))
-  const images = await writeImageFolder(join(root, 'images'), { classes: 3, perClass: 8, size: 32, format: 'png', seed: 3 })
-  // 6 train + 2 validation images per class.
-  items = images.map((image, i) => ({ path: image.path, label: CLASSES.indexOf(image.label), split: i % 8 >= 6 ? 'validation' : 'train' }))
-})
-
-function spec(overrides: Partial<TrainerSpecInput> & { name: string }): TrainerSpecInput {
-  const { name, ...rest } = overrides
-  return {
-    runId: name,
-    model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 32, dropout: 0, weightNorm: ['fc1', 'predictions'], trainable: ['fc1', 'fc2', 'predictions'], lrMultipliers: {} },
-    weights: null,
-    data: { items, classNames: CLASSES },
-    optimizer: { kind: 'adam', learningRate: 1e-3 },
-    schedule: { kind: 'constant', warmupEpochs: 0 },
-    batchSize: 6,
-    epochs: 4,
-    seed: 11,
-    earlyStopping: null,
-    classWeights: 'none',
-    augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
-    checkpointDir: join(root, name),
-    backend: 'wasm',
-    ...rest
-  }
-}
-
-interface Recorded {
-  result: TrainResult
-  messages: TrainerMessage[]
-  tensorsAtEpochEnd: number[]
-}
-
-async function record(input: TrainerSpecInput): Promise<Recorded> {
-  const messages: TrainerMessage[] = []
-  const tensorsAtEpochEnd: number[] = []
-  const result = await train(input, {
-    onProgress: (m) => {
-      messages.push(m)
-      if (m.type === 'epoch') tensorsAtEpochEnd.push(tf.memory().numTensors)
-    }
-  })
-  return { result, messages, tensorsAtEpochEnd }
-}
-
-function epochs(messages: TrainerMessage[]) {
-  return messages.flatMap((m) => (m.type === 'epoch' ? [m] : []))
-}
-
-function layerValues(model: tf.LayersModel, layer: string): Float32Array[] {
-  return model.getLayer(layer).getWeights().map((w) => (w.dataSync() as Float32Array).slice())
-}
+const { state, spec } = trainerFixture()
 
 describe('train on wasm', () => {
   it('head only: the loss falls, accuracy beats chance, memory stays flat, messages come in order', async () => {
@@ -92,7 +32,7 @@ describe('train on wasm', () => {
       for (const s of e[0].wn) expect(s.gMin).toBeLessThanOrEqual(s.gMax)
       const finished = messages[messages.length - 1]
       expect(finished).toMatchObject({ type: 'finished', status: 'completed', epochsCompleted: 4, restoredBest: false })
-      expect(result.finalCheckpoint).toBe(join(root, 'head', 'epoch-0004'))
+      expect(result.finalCheckpoint).toBe(join(state.root, 'head', 'epoch-0004'))
     } finally {
       result.model.dispose()
     }
@@ -108,7 +48,7 @@ describe('train on wasm', () => {
       expect(e[2].trainLoss).toBeLessThan(0.7 * e[0].trainLoss)
       expect(e[2].trainAccuracy).toBeGreaterThan(0.6)
       // block4 is frozen: its weights are the seeded initial ones, identical in a fresh build.
-      const checkpoint = await loadCheckpoint(join(root, 'last-block', 'epoch-0001'), (n) => n.startsWith('model/block4_conv2') || n.startsWith('model/block5_conv1'))
+      const checkpoint = await loadCheckpoint(join(state.root, 'last-block', 'epoch-0001'), (n) => n.startsWith('model/block4_conv2') || n.startsWith('model/block5_conv1'))
       expect(floatsDiffer(layerValues(result.model, 'block4_conv2')[0], checkpoint.tensors.get('model/block4_conv2/kernel')?.data ?? new Float32Array())).toBeUndefined()
       expect(floatsDiffer(layerValues(result.model, 'block5_conv1')[0], checkpoint.tensors.get('model/block5_conv1/kernel')?.data ?? new Float32Array())).toBeDefined()
     } finally {

@@ -1,0 +1,73 @@
+/** The small image set and spec the trainer's tests share (3 classes x 8 images at 32 px). */
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import { beforeAll } from 'vitest'
+import { writeImageFolder } from '../../../test/generators/images'
+import { train, type TrainResult } from './trainer'
+import type { TrainerMessage } from './trainer-messages'
+import type { TrainerSpecInput } from './trainer-spec'
+
+export const CLASSES = ['class-0', 'class-1', 'class-2']
+
+export interface Recorded {
+  result: TrainResult
+  messages: TrainerMessage[]
+  tensorsAtEpochEnd: number[]
+}
+
+/** Registers the images' creation before the file's tests, and returns helpers bound to them. */
+export function trainerFixture() {
+  const state: { root: string; items: TrainerSpecInput['data']['items'] } = { root: '', items: [] }
+
+  beforeAll(async () => {
+    state.root = await mkdtemp(join(tmpdir(), 'fts-trainer-'))
+    const images = await writeImageFolder(join(state.root, 'images'), { classes: 3, perClass: 8, size: 32, format: 'png', seed: 3 })
+    // 6 train + 2 validation images per class.
+    state.items = images.map((image, i) => ({ path: image.path, label: CLASSES.indexOf(image.label), split: i % 8 >= 6 ? 'validation' : 'train' }))
+  })
+
+  function spec(overrides: Partial<TrainerSpecInput> & { name: string }): TrainerSpecInput {
+    const { name, ...rest } = overrides
+    return {
+      runId: name,
+      model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 32, dropout: 0, weightNorm: ['fc1', 'predictions'], trainable: ['fc1', 'fc2', 'predictions'], lrMultipliers: {} },
+      weights: null,
+      data: { items: state.items, classNames: CLASSES },
+      optimizer: { kind: 'adam', learningRate: 1e-3 },
+      schedule: { kind: 'constant', warmupEpochs: 0 },
+      batchSize: 6,
+      epochs: 4,
+      seed: 11,
+      earlyStopping: null,
+      classWeights: 'none',
+      augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
+      checkpointDir: join(state.root, name),
+      backend: 'wasm',
+      ...rest
+    }
+  }
+
+  return { state, spec }
+}
+
+export async function record(input: TrainerSpecInput): Promise<Recorded> {
+  const messages: TrainerMessage[] = []
+  const tensorsAtEpochEnd: number[] = []
+  const result = await train(input, {
+    onProgress: (m) => {
+      messages.push(m)
+      if (m.type === 'epoch') tensorsAtEpochEnd.push(tf.memory().numTensors)
+    }
+  })
+  return { result, messages, tensorsAtEpochEnd }
+}
+
+export function epochs(messages: TrainerMessage[]) {
+  return messages.flatMap((m) => (m.type === 'epoch' ? [m] : []))
+}
+
+export function layerValues(model: tf.LayersModel, layer: string): Float32Array[] {
+  return model.getLayer(layer).getWeights().map((w) => (w.dataSync() as Float32Array).slice())
+}

@@ -1,5 +1,8 @@
 import { app, BrowserWindow, dialog, net, protocol } from 'electron'
+import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { forkTrainer } from '../core/engine/trainer-process'
+import { projectRoot } from '../core/project-root'
 import { Studio } from '../core/services/studio'
 import { resolveDataDir } from '../core/store/data-dir'
 import { registerContract, forwardEvents } from './ipc'
@@ -27,7 +30,14 @@ async function start(): Promise<void> {
   await app.whenReady()
   let studio: Studio
   try {
-    studio = await Studio.open({ dataDir: resolveDataDir({ flag: dataDirFlag(process.argv) }), transport: 'electron' })
+    studio = await Studio.open({
+      dataDir: resolveDataDir({ flag: dataDirFlag(process.argv) }),
+      transport: 'electron',
+      // The trainer runs from its TypeScript entry (through tsx, as in web mode), by Electron's own
+      // binary acting as Node: a bundle of it would share chunks with this main process.
+      launchTrainer: () =>
+        forkTrainer({ modulePath: path.join(projectRoot(), 'src/core/engine/trainer-process.ts'), env: { ELECTRON_RUN_AS_NODE: '1' } })
+    })
   } catch (error) {
     dialog.showErrorBox('Finetune Studio cannot start', error instanceof Error ? error.message : String(error))
     app.exit(1)

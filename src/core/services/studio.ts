@@ -19,6 +19,7 @@ import { loadStoredImage } from '../data/stored-image'
 import { browseFolder } from './file-browser'
 import { planHandlers } from './plan-handlers'
 import { TrainingService, type TrainerLauncher } from './training-service'
+import { forkTrainer } from '../engine/trainer-process'
 import { trainingHandlers } from './training-handlers'
 
 export interface StudioOptions {
@@ -30,12 +31,8 @@ export interface StudioOptions {
   launchTrainer?: TrainerLauncher
 }
 
-/** Loaded on first use: the trainer module pulls in TensorFlow.js, which the host itself never needs. */
-const forkDefaultTrainer: TrainerLauncher = () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { forkTrainer } = require('../engine/trainer-process') as typeof import('../engine/trainer-process')
-  return forkTrainer()
-}
+/** Web mode and the CLI run from sources: fork the trainer's TypeScript entry (TensorFlow.js loads only there). */
+const forkDefaultTrainer: TrainerLauncher = () => forkTrainer()
 
 /** The studio's backend, independent of any transport: open it, call it, subscribe to it, close it. */
 export class Studio {

@@ -41,7 +41,7 @@ export const BACKEND_CANDIDATES: readonly Candidate[] = [
   }
 ]
 
-function resolvePackage(name: string): string | null {
+export function resolvePackage(name: string): string | null {
   try {
     return require.resolve(name)
   } catch {
@@ -57,13 +57,14 @@ export function loadFailureReason(stderr: string): string {
   return (thrown ?? telling ?? lines[0] ?? 'failed to load').slice(0, 300)
 }
 
-function checkInChild(script: string): Promise<{ ok: boolean; stderr: string }> {
+/**
+ * Runs a load check in a throwaway Node (a native TensorFlow that cannot find its CUDA libraries
+ * may abort the process that loads it): null when it loaded, else why not.
+ */
+export function loadsInChild(script: string): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['-e', script],
-      { timeout: 60_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
-      (error, _stdout, stderr) => resolve({ ok: !error, stderr: String(stderr) })
+    execFile(process.execPath, ['-e', script], { timeout: 120_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (error, _stdout, stderr) =>
+      resolve(error ? loadFailureReason(String(stderr)) : null)
     )
   })
 }
@@ -74,10 +75,8 @@ async function probe(candidate: Candidate, tfjs: string | null, resolve: Resolve
   const base = { name: candidate.name, packageName: candidate.packageName }
   const pkg = resolve(candidate.packageName)
   if (!pkg || !tfjs) return { ...base, available: false, reason: `${candidate.packageName} not installed`, hint: candidate.hint }
-  // A native TensorFlow that cannot find its CUDA libraries may abort the process that loads
-  // it, so every load is tried in a throwaway child first.
-  const { ok, stderr } = await checkInChild(candidate.loadCheck(pkg, tfjs))
-  if (!ok) return { ...base, available: false, reason: loadFailureReason(stderr), hint: candidate.hint }
+  const failure = await loadsInChild(candidate.loadCheck(pkg, tfjs))
+  if (failure !== null) return { ...base, available: false, reason: failure, hint: candidate.hint }
   return { ...base, available: true }
 }
 

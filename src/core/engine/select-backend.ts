@@ -3,13 +3,12 @@
  * the fastest that loads, in the order tensorflow-gpu > tensorflow > wasm > cpu, or the one
  * asked for. On wasm it installs the Conv2D gradient that makes conv layers trainable there.
  */
-import { execFile } from 'node:child_process'
 import * as tf from '@tensorflow/tfjs'
 import type { BackendName } from '../../shared/dto'
-import { BACKEND_CANDIDATES, loadFailureReason } from './backend'
+import { BACKEND_CANDIDATES, loadsInChild, resolvePackage } from './backend'
 import { installWasmConvGradients } from './conv-grad'
 
-export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']
+export const BACKEND_ORDER: readonly BackendName[] = BACKEND_CANDIDATES.map((c) => c.name)
 
 export interface BackendSelection {
   backend: BackendName
@@ -26,25 +25,8 @@ export interface SelectBackendOptions {
   resolve?: (packageName: string) => string | null
 }
 
-function resolvePackage(name: string): string | null {
-  try {
-    return require.resolve(name)
-  } catch {
-    return null
-  }
-}
-
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
-}
-
-/** Loads a native TensorFlow package in a throwaway Node first: a missing CUDA library can abort the process that loads it. */
-function loadsInChild(script: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['-e', script], { timeout: 120_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (error, _stdout, stderr) =>
-      resolve(error ? loadFailureReason(String(stderr)) : null)
-    )
-  })
 }
 
 /** Tries one backend; returns null when it is now the active one, else why not. */

@@ -2,23 +2,12 @@ import { test, expect, type Page } from '@playwright/test'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { callFromPage } from './page-api'
+// Brings the page's `window.__studioFrameStats` declaration (the page publishes frame times there).
+import type {} from '../../src/renderer/src/composables/use-frame-stats'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
 
 
-/** Published by the page (composables/use-frame-stats.ts) while a run trains. */
-interface FrameStats {
-  frames: number
-  max: number
-  p95: number
-  mean: number
-  seconds: number
-}
-declare global {
-  interface Window {
-    __studioFrameStats?: FrameStats
-  }
-}
 
 const ROOT = path.resolve(__dirname, '../..')
 const SCREENSHOTS = path.join(ROOT, 'docs/screenshots')

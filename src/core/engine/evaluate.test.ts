@@ -7,6 +7,7 @@ import { evaluateModel, evaluationReport, folderEvaluationItems } from './evalua
 import { loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { predictImage } from './predict'
 import { train } from './trainer'
+import { QUICK_RUN } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square', 'stripes']
 const TRAINED_WN = ['fc1', 'fc2', 'predictions']
@@ -20,19 +21,14 @@ beforeAll(async () => {
   images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 4, size: 32 })
   const result = await train({
     runId: 'evaluate-test',
+    ...QUICK_RUN,
     model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 16, dropout: 0, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    weights: null,
     data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
     optimizer: { kind: 'adam', learningRate: 0.01 },
-    schedule: { kind: 'constant', warmupEpochs: 0 },
     batchSize: 4,
     epochs: 1,
     seed: 5,
-    earlyStopping: null,
-    classWeights: 'none',
-    augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
     checkpointDir: path.join(root, 'checkpoints'),
-    backend: 'wasm'
   })
   result.model.dispose()
   loaded = await loadModelFromPath(result.finalCheckpoint as string)

@@ -11,6 +11,7 @@ import { exportSafetensorsModel, exportTfjsModel } from './export-model'
 import { EXPORT_FORMAT, loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { logitsOfPixels, readImagePixels } from './predict'
 import { train } from './trainer'
+import { QUICK_RUN } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square']
 const TRAINED_WN = ['block4_conv2', 'block5_conv1', 'block5_conv2', 'fc1', 'fc2', 'predictions']
@@ -58,19 +59,14 @@ beforeAll(async () => {
   images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 6, size: 32 })
   const result = await train({
     runId: '42',
+    ...QUICK_RUN,
     model: { depth: 11, inputSize: 32, numClasses: 2, fcWidth: 16, dropout: 0.25, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    weights: null,
     data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
     optimizer: { kind: 'adam', learningRate: 0.003 },
-    schedule: { kind: 'constant', warmupEpochs: 0 },
     batchSize: 4,
     epochs: 1,
     seed: 3,
-    earlyStopping: null,
-    classWeights: 'none',
-    augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
     checkpointDir: path.join(root, 'checkpoints'),
-    backend: 'wasm'
   })
   checkpoint = result.finalCheckpoint as string
   trained = await loadModelFromPath(checkpoint)

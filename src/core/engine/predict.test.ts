@@ -11,6 +11,7 @@ import { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING } from '../weights/vgg-w
 import { InputSizeError, checkInputSize, loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { ImageReadError, logitsOfPixels, predictImage, readImagePixels, softmax, topClasses } from './predict'
 import { train } from './trainer'
+import { QUICK_RUN } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square']
 const TRAINED_WN = ['block5_conv2', 'fc1', 'fc2', 'predictions']
@@ -45,19 +46,14 @@ beforeAll(async () => {
   images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 6, size: 32 })
   const result = await train({
     runId: 'predict-test',
+    ...QUICK_RUN,
     model: { depth: 11, inputSize: 32, numClasses: 2, fcWidth: 16, dropout: 0, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    weights: null,
     data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
     optimizer: { kind: 'adam', learningRate: 0.001 },
-    schedule: { kind: 'constant', warmupEpochs: 0 },
     batchSize: 6,
     epochs: 1,
     seed: 7,
-    earlyStopping: null,
-    classWeights: 'none',
-    augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
     checkpointDir: path.join(root, 'checkpoints'),
-    backend: 'wasm'
   })
   checkpoint = result.finalCheckpoint as string
   trained = result.model

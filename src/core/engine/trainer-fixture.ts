@@ -5,11 +5,22 @@ import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll } from 'vitest'
 import { writeImageFolder } from '../../../test/generators/images'
+import { AUGMENTATION_OFF } from './augment'
 import { train, type TrainResult } from './trainer'
 import type { TrainerMessage } from './trainer-messages'
 import type { TrainerSpecInput } from './trainer-spec'
 
 export const CLASSES = ['class-0', 'class-1', 'class-2']
+
+/** What every quick test run shares: random init, constant rate, no augmentation or early stopping, wasm. */
+export const QUICK_RUN = {
+  weights: null,
+  schedule: { kind: 'constant', warmupEpochs: 0 },
+  earlyStopping: null,
+  classWeights: 'none',
+  augmentation: AUGMENTATION_OFF,
+  backend: 'wasm'
+} satisfies Partial<TrainerSpecInput>
 
 export interface Recorded {
   result: TrainResult
@@ -32,19 +43,14 @@ export function trainerFixture() {
     const { name, ...rest } = overrides
     return {
       runId: name,
+      ...QUICK_RUN,
       model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 32, dropout: 0, weightNorm: ['fc1', 'predictions'], trainable: ['fc1', 'fc2', 'predictions'], lrMultipliers: {} },
-      weights: null,
       data: { items: state.items, classNames: CLASSES },
       optimizer: { kind: 'adam', learningRate: 1e-3 },
-      schedule: { kind: 'constant', warmupEpochs: 0 },
       batchSize: 6,
       epochs: 4,
       seed: 11,
-      earlyStopping: null,
-      classWeights: 'none',
-      augmentation: { flip: false, crop: 0, rotationDegrees: 0, brightness: 0, contrast: 0 },
       checkpointDir: join(state.root, name),
-      backend: 'wasm',
       ...rest
     }
   }

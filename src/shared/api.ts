@@ -88,6 +88,8 @@ export const methods = {
   ),
   'imports.cancel': method<{ cancelled: boolean }>()(z.object({ importId: id }).strict()),
   'imports.report': method<ImportReport>()(z.object({ importId: id }).strict()),
+  /** A dataset's imports, newest first, each with its report. */
+  'imports.list': method<ImportReport[]>()(z.object({ datasetId: id, limit: z.number().int().min(1).max(100).default(10) }).strict()),
 
   'images.page': method<ImagePage>()(
     z

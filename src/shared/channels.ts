@@ -13,6 +13,7 @@ export const METHOD_NAMES = [
   'imports.start',
   'imports.cancel',
   'imports.report',
+  'imports.list',
   'images.page',
   'images.setStatus',
   'labels.set',

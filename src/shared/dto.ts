@@ -96,8 +96,12 @@ export interface ImportProgress {
 }
 
 export interface ImportReport extends ImportProgress {
+  /** The folder or file imported (for IDX: `images + labels`). */
   source: string
   layout: string
+  /** ISO 8601 times; finishedAt is null while the import runs. */
+  startedAt: string
+  finishedAt: string | null
   duplicateFiles: { file: string; duplicateOf: { imageId: number; path: string } }[]
   rejectedFiles: { file: string; reason: string }[]
   /** True when nothing new was found: every file was already in the dataset. */

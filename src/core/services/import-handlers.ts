@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { ImportProgress, ImportSource } from '../../shared/dto'
 import type { Database } from '../store/db'
 import { createDataset, getDataset } from '../store/datasets-repo'
-import { importReport } from '../store/imports-repo'
+import { importReport, listImports } from '../store/imports-repo'
 import type { ServiceHandlers } from './dispatch'
 import { ImportJob, planImport } from './import-job'
 
@@ -22,7 +22,7 @@ export class ImportRunner {
 
   constructor(private readonly ctx: ImportContext) {}
 
-  handlers(): Pick<ServiceHandlers, 'imports.start' | 'imports.cancel' | 'imports.report'> {
+  handlers(): Pick<ServiceHandlers, 'imports.start' | 'imports.cancel' | 'imports.report' | 'imports.list'> {
     return {
       'imports.start': async ({ datasetId, newDatasetName, source }) => {
         const { job } = await this.start(datasetId !== undefined ? { datasetId } : { newDatasetName: newDatasetName as string }, source)
@@ -38,7 +38,11 @@ export class ImportRunner {
         await job.done
         return { cancelled: true }
       },
-      'imports.report': ({ importId }) => importReport(this.ctx.db, importId)
+      'imports.report': ({ importId }) => importReport(this.ctx.db, importId),
+      'imports.list': async ({ datasetId, limit }) => {
+        await getDataset(this.ctx.db, datasetId) // not_found for an unknown dataset
+        return listImports(this.ctx.db, datasetId, limit)
+      }
     }
   }
 

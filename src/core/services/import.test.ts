@@ -207,3 +207,64 @@ describe('cancelling an import', () => {
     expect(final).toMatchObject({ status: 'completed', alreadyPresent: report.imported, imported: 300 - report.imported })
   })
 })
+
+describe('imports.list: a dataset\'s imports and their reports, read back from the database', () => {
+  it('lists them newest first with their duplicates and rejected files, and still does after the studio is reopened', async () => {
+    const dataDir = path.join(root, 'list-data')
+    const folder = path.join(root, 'list-images')
+    const images = await writeImageFolder(folder, { classes: 2, perClass: 3, size: 32, seed: 4 })
+    await writeTruncatedJpeg(path.join(folder, 'class-0', 'broken.jpg'), 32)
+    await writeDuplicate(images[0].path, path.join(folder, 'class-1', 'copy.jpg'))
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image')
+
+    const first = await Studio.open({ dataDir, transport: 'cli', heartbeatSeconds: 0 })
+    let datasetId: number
+    let emptyId: number
+    try {
+      const run = (source: string, target: { newDatasetName: string } | { datasetId: number }) => first.imports.runToEnd(target, { kind: 'folder', path: source })
+      const earlier = await run(folder, { newDatasetName: 'listed' })
+      datasetId = earlier.datasetId
+      await run(folder, { datasetId }) // the same folder again: nothing new
+      const other = await first.call('datasets.create', { name: 'no imports' })
+      if (!other.ok) throw new Error(other.error.message)
+      emptyId = (other.result as MethodResult<'datasets.create'>).id
+    } finally {
+      await first.close()
+    }
+
+    // A new studio on the same SQLite file: the reports come from the imports/import_issues tables.
+    const reopened = await Studio.open({ dataDir, transport: 'cli', heartbeatSeconds: 0 })
+    try {
+      const listed = await reopened.call('imports.list', { datasetId })
+      if (!listed.ok) throw new Error(listed.error.message)
+      const reports = listed.result as MethodResult<'imports.list'>
+      expect(reports.map((r) => [r.status, r.imported, r.alreadyPresent, r.nothingNew])).toEqual([
+        ['completed', 0, 6, true],
+        ['completed', 6, 0, false]
+      ])
+      expect(reports[0].importId).toBeGreaterThan(reports[1].importId)
+      const original = reports[1]
+      expect(original).toMatchObject({ datasetId, source: folder, layout: 'class-folders', total: 9, duplicates: 1, rejected: 2 })
+      expect(original.finishedAt).not.toBeNull()
+      expect(Date.parse(original.startedAt)).toBeLessThanOrEqual(Date.parse(original.finishedAt as string))
+      expect(original.duplicateFiles).toEqual([
+        { file: path.join(folder, 'class-1', 'copy.jpg'), duplicateOf: { imageId: expect.any(Number), path: images[0].path } }
+      ])
+      const reasons = Object.fromEntries(original.rejectedFiles.map((r) => [path.relative(folder, r.file), r.reason]))
+      expect(reasons).toEqual({ 'class-0/broken.jpg': expect.stringMatching(/truncated|corrupt/i), 'notes.txt': 'not an image (.txt file)' })
+      // The same as imports.report says for each.
+      const single = await reopened.call('imports.report', { importId: original.importId })
+      expect(single).toEqual({ ok: true, result: original })
+
+      const limited = await reopened.call('imports.list', { datasetId, limit: 1 })
+      expect(limited.ok && (limited.result as MethodResult<'imports.list'>).map((r) => r.importId)).toEqual([reports[0].importId])
+      // Validated like every call: an unknown dataset, a bad limit, an unknown field.
+      expect(await reopened.call('imports.list', { datasetId: 9999 })).toMatchObject({ ok: false, error: { code: 'not_found', message: 'No dataset with id 9999' } })
+      expect(await reopened.call('imports.list', { datasetId, limit: 0 })).toMatchObject({ ok: false, error: { code: 'invalid_input', fields: [{ path: 'limit' }] } })
+      expect(await reopened.call('imports.list', { datasetId, sort: 'old' })).toMatchObject({ ok: false, error: { code: 'invalid_input', fields: [{ path: 'sort', message: 'unknown field' }] } })
+      expect(await reopened.call('imports.list', { datasetId: emptyId })).toEqual({ ok: true, result: [] })
+    } finally {
+      await reopened.close()
+    }
+  })
+})

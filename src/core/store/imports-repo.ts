@@ -74,6 +74,19 @@ export async function failInterruptedImports(db: Database): Promise<number> {
 export async function importReport(db: Database, importId: number): Promise<ImportReport> {
   const row = await db.get<ImportRow>('SELECT * FROM imports WHERE id = ?', [importId])
   if (!row) throw new ApiError({ code: 'not_found', message: `No import with id ${importId}` })
+  return reportOf(db, row)
+}
+
+/** A dataset's imports, newest first, each with its report (what it added, its duplicates and rejected files). */
+export async function listImports(db: Database, datasetId: number, limit: number): Promise<ImportReport[]> {
+  const rows = await db.all<ImportRow>('SELECT * FROM imports WHERE dataset_id = ? ORDER BY id DESC LIMIT ?', [datasetId, limit])
+  const reports: ImportReport[] = []
+  for (const row of rows) reports.push(await reportOf(db, row))
+  return reports
+}
+
+async function reportOf(db: Database, row: ImportRow): Promise<ImportReport> {
+  const importId = row.id
   const duplicateFiles = await db.all<{ path: string; image_id: number; image_path: string }>(
     `SELECT q.path, i.id AS image_id, i.original_path AS image_path FROM import_issues q JOIN images i ON i.id = q.duplicate_of
      WHERE q.import_id = ? AND q.kind = 'duplicate' ORDER BY q.id`,
@@ -99,6 +112,8 @@ export async function importReport(db: Database, importId: number): Promise<Impo
     imagesPerSecond: 0,
     etaSeconds: null,
     error: row.error ?? undefined,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
     duplicateFiles: duplicateFiles.map((d) => ({ file: d.path, duplicateOf: { imageId: d.image_id, path: d.image_path } })),
     rejectedFiles: rejectedFiles.map((r) => ({ file: r.path, reason: r.reason })),
     nothingNew: row.status === 'completed' && row.imported === 0 && row.already_present > 0

@@ -76,7 +76,18 @@ export type RunDetail = RunSummary & { spec: RunSpecView | null }
 /** Live progress of a run, pushed as `run.progress` events. */
 export type RunProgress =
   | { runId: number; type: 'preparing'; stage: string; done: number; total: number }
-  | { runId: number; type: 'started'; backend: string; stepsPerEpoch: number; epochs: number; trainImages: number; validationImages: number; warnings: string[] }
+  | {
+      runId: number
+      type: 'started'
+      backend: string
+      stepsPerEpoch: number
+      epochs: number
+      trainImages: number
+      validationImages: number
+      warnings: string[]
+      /** Whether the frozen layers' outputs are cached, and why (or why not), in words. */
+      featureCache: string
+    }
   | { runId: number; type: 'step'; epoch: number; step: number; globalStep: number; stepsPerEpoch: number; loss: number; accuracy: number; learningRate: number; imagesPerSec: number; etaSeconds: number | null }
   | ({ runId: number; type: 'epoch'; seconds: number } & EpochSummary)
   | { runId: number; type: 'status'; status: RunStatus; failureReason: string | null }

@@ -21,12 +21,16 @@ function draws(n: number, seed: number): number[] {
   return Array.from({ length: n }, () => random())
 }
 
+function flipDecisions(n: number, seed: number, p = 0.5): boolean[] {
+  return draws(n, seed).map((u) => u < p)
+}
+
 /** Mirrors each image left-right with probability 1/2 (`p` to change that). */
 export function randomFlip(images: tf.Tensor4D, seed: number, p = 0.5): tf.Tensor4D {
   if (p <= 0) return images
   return tf.tidy(() => {
     const n = images.shape[0]
-    const mask = tf.reshape(tf.tensor1d(draws(n, seed).map((u) => (u < p ? 1 : 0)), 'bool'), [n, 1, 1, 1])
+    const mask = tf.reshape(tf.tensor1d(flipDecisions(n, seed, p).map((f) => (f ? 1 : 0)), 'bool'), [n, 1, 1, 1])
     return tf.where(tf.broadcastTo(mask, images.shape), tf.image.flipLeftRight(images), images) as tf.Tensor4D
   })
 }
@@ -104,6 +108,11 @@ export function randomContrast(images: tf.Tensor4D, amount: number, seed: number
     const f = tf.tensor4d(factors, [factors.length, 1, 1, 1])
     return tf.clipByValue(tf.add(tf.mul(tf.sub(images, mean), f), mean), 0, 255) as tf.Tensor4D
   })
+}
+
+/** Which images of a batch of `n` `augmentBatch(images, spec, seed)` mirrors (the feature cache picks orientations by it). */
+export function batchFlips(n: number, spec: AugmentationSpec, seed: number): boolean[] {
+  return spec.flip ? flipDecisions(n, deriveSeed(seed, 1)) : Array.from({ length: n }, () => false)
 }
 
 /**

@@ -30,7 +30,7 @@ export interface WeightNormStats {
 export type TrainerStatus = 'completed' | 'stopped-early' | 'cancelled'
 
 export type TrainerMessage =
-  | { type: 'preparing'; stage: 'loading-weights' | 'decoding'; done: number; total: number }
+  | { type: 'preparing'; stage: 'loading-weights' | 'decoding' | 'caching-features'; done: number; total: number }
   | {
       type: 'started'
       backend: BackendName
@@ -45,6 +45,8 @@ export type TrainerMessage =
       startEpoch: number
       /** Layers not taken from the weights file, and why; notes on preprocessing etc. */
       warnings: string[]
+      /** Whether the frozen prefix (up to `boundary`) is cached, and why (or why not), for the user. */
+      featureCache: { cached: boolean; boundary: string | null; reason: string }
     }
   | {
       type: 'step'

@@ -111,6 +111,11 @@ export const trainerSpecSchema = z
     resumeFrom: z.string().min(1).optional(),
     /** Use exactly this backend (tests, benchmarks); otherwise the fastest that loads. */
     backend: backendNameSchema.optional(),
+    /**
+     * 'auto' computes the frozen prefix once per image when augmentation allows (see
+     * feature-cache.ts); 'off' runs it every step (benchmarks, the equivalence test).
+     */
+    featureCache: z.enum(['auto', 'off']).default('auto'),
     /** Send a `step` message every this many steps. */
     stepMetricsEvery: positiveInt.default(1)
   })

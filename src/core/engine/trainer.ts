@@ -26,7 +26,6 @@ import { buildVgg, planVgg, planWeightLoading, type VggOptions } from '../model/
 import { channelNorm, isWeightNormLayer, type WeightNormLayer } from '../model/weight-norm'
 import { loadVggWeights, type LoadedVggWeights } from '../weights/load-weights'
 import { TORCHVISION_PREPROCESSING, type Preprocessing } from '../weights/vgg-weights'
-import { augmentBatch } from './augment'
 import {
   checkpointName,
   loadCheckpoint,
@@ -38,7 +37,8 @@ import {
   type LoadedCheckpoint
 } from './checkpoint'
 import { classWeights } from './class-weights'
-import { batchLabels, batchPixels, batchSlices, decodeImageSet, deriveSeed, epochOrder, normalizePixels, type ImageSet } from './data-loader'
+import { batchLabels, batchSlices, decodeImageSet, deriveSeed, epochOrder, type ImageSet } from './data-loader'
+import { buildFeatureStore, NetworkInputs, planFeatureCache, prefixOutputShape, splitAtFrozenPrefix, type FeatureCachePlan, type InputSource } from './feature-cache'
 import { learningRateAt } from './lr-schedule'
 import { selectBackend } from './select-backend'
 import type { EpochMetrics, TrainerMessage, TrainerStatus, WeightNormStats } from './trainer-messages'
@@ -404,6 +404,33 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       .filter((v) => v.multiplier > 0)
     if (optimized.length === 0) throw new Error('nothing to train: every trainable layer has learning-rate multiplier 0')
     optimizer = new LayerwiseOptimizer(spec.optimizer, optimized)
+    const optimizedLayers = new Set(optimized.map((v) => v.layer))
+    const split = splitAtFrozenPrefix(model, (layer) => optimizedLayers.has(layer.name))
+    const featureShape = prefixOutputShape(model, split)
+    const cachePlan = planFeatureCache({
+      mode: spec.featureCache,
+      boundary: split.boundary,
+      featureShape,
+      images: trainSet.count + valSet.count,
+      augmentation: spec.augmentation
+    })
+    const cache = async (set: ImageSet, offset: number): Promise<InputSource> => {
+      if (!cachePlan.cached) return { set, store: null }
+      let done = offset
+      const total = (trainSet.count + valSet.count) * cachePlan.variants
+      const store = await buildFeatureStore(set, split.prefix, featureShape, cachePlan.variants, preprocessing, {
+        chunk: spec.batchSize,
+        yieldToEventLoop,
+        shouldStop: hooks.shouldStop,
+        onChunk: (n) => {
+          done += n
+          emit({ type: 'preparing', stage: 'caching-features', done, total })
+        }
+      })
+      return { set, store }
+    }
+    const trainSource = await cache(trainSet, 0)
+    const valSource = await cache(valSet, trainSet.count * cachePlan.variants)
 
     const history: EpochMetrics[] = []
     let startEpoch = 0
@@ -429,10 +456,12 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       trainImages: trainSet.count,
       validationImages: valSet.count,
       startEpoch,
-      warnings
+      warnings,
+      featureCache: describeCache(cachePlan)
     })
 
-    const loop = new EpochLoop(spec, model, optimizer, trainSet, valSet, weightsPerClass, preprocessing, stepsPerEpoch, hooks)
+    const inputs = new NetworkInputs(split, preprocessing, spec.augmentation)
+    const loop = new EpochLoop(spec, model, optimizer, { train: trainSource, validation: valSource, inputs }, weightsPerClass, preprocessing, stepsPerEpoch, hooks)
     try {
       const outcome = await loop.run(startEpoch, history, selection.backend)
       return { ...outcome, model }
@@ -447,18 +476,30 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
   }
 }
 
+function describeCache(plan: FeatureCachePlan): { cached: boolean; boundary: string | null; reason: string } {
+  return { cached: plan.cached, boundary: plan.boundary, reason: plan.reason }
+}
+
+/** What the epoch loop feeds the network from. */
+interface LoopData {
+  train: InputSource
+  validation: InputSource
+  inputs: NetworkInputs
+}
+
 class EpochLoop {
   private readonly classWeights: tf.Tensor1D | null
   private readonly dropouts: tf.layers.Layer[]
   private readonly variables: tf.Variable[]
   private readonly checkpoints: string[] = []
+  private readonly trainSet: ImageSet
+  private readonly valSet: ImageSet
 
   constructor(
     private readonly spec: TrainerSpec,
     private readonly model: tf.LayersModel,
     private readonly optimizer: LayerwiseOptimizer,
-    private readonly trainSet: ImageSet,
-    private readonly valSet: ImageSet,
+    private readonly data: LoopData,
     weightsPerClass: number[],
     private readonly preprocessing: Preprocessing,
     private readonly stepsPerEpoch: number,
@@ -467,6 +508,8 @@ class EpochLoop {
     this.classWeights = spec.classWeights === 'none' ? null : tf.tensor1d(weightsPerClass)
     this.dropouts = dropoutLayers(model)
     this.variables = optimizer.variables.map((v) => v.variable)
+    this.trainSet = data.train.set
+    this.valSet = data.validation.set
   }
 
   dispose(): void {
@@ -480,13 +523,14 @@ class EpochLoop {
   /** One optimizer step on a batch; returns the loss and the number of correct predictions. */
   private trainStep(indices: Int32Array, epoch: number, step: number, learningRate: number): { loss: number; correct: number } {
     setDropoutSeeds(this.dropouts, this.spec.seed, epoch, step)
+    const { inputs } = this.data
     const [loss, correct] = tf.tidy(() => {
-      const pixels = augmentBatch(batchPixels(this.trainSet, indices), this.spec.augmentation, deriveSeed(this.spec.seed, 0xa9, epoch, step))
-      const x = normalizePixels(pixels, this.preprocessing)
+      // The frozen prefix (or the cache) runs here, outside the gradient tape.
+      const x = inputs.training(this.data.train, indices, deriveSeed(this.spec.seed, 0xa9, epoch, step))
       const labels = tf.tensor1d(batchLabels(this.trainSet, indices), 'int32')
       let correctCountTensor: tf.Scalar | null = null
       const { value, grads } = tf.variableGrads(() => {
-        const logits = this.model.apply(x, { training: true }) as tf.Tensor2D
+        const logits = inputs.logits(x, true)
         correctCountTensor = tf.keep(correctCount(logits, labels))
         return weightedCrossEntropy(logits, labels, this.classWeights)
       }, this.variables)
@@ -513,9 +557,9 @@ class EpochLoop {
       await this.hooks.waitWhilePaused()
       if (this.hooks.shouldStop()) return 'cancelled'
       const [l, c] = tf.tidy(() => {
-        const x = normalizePixels(batchPixels(this.valSet, indices), this.preprocessing)
+        const x = this.data.inputs.plain(this.data.validation, indices)
         const labels = tf.tensor1d(batchLabels(this.valSet, indices), 'int32')
-        const logits = this.model.apply(x, { training: false }) as tf.Tensor2D
+        const logits = this.data.inputs.logits(x, false)
         return [tf.mul(weightedCrossEntropy(logits, labels, null), indices.length), correctCount(logits, labels)]
       })
       lossSum += l.dataSync()[0]

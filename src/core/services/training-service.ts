@@ -167,7 +167,8 @@ export class TrainingService {
           epochs: active.epochs,
           trainImages: message.trainImages,
           validationImages: message.validationImages,
-          warnings: message.warnings
+          warnings: message.warnings,
+          featureCache: message.featureCache.reason
         })
         return
       case 'step': {

@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import http from 'node:http'
 import WebSocket from 'ws'
+import sharp from 'sharp'
 import { Studio } from '../core/services/studio'
 import { startWebHost, type WebHost } from './web-host'
 import { tokenMatches } from './auth'
@@ -18,15 +19,19 @@ interface Reply {
   status: number
   headers: http.IncomingHttpHeaders
   body: string
+  bytes: Buffer
 }
 
 /** Raw HTTP, so the request path reaches the server exactly as written (no URL normalization). */
 function get(rawPath: string, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: '127.0.0.1', port: host.port, path: rawPath, headers: { Host: `127.0.0.1:${host.port}`, ...headers } }, (response) => {
-      let body = ''
-      response.on('data', (d) => (body += d))
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
+      const chunks: Buffer[] = []
+      response.on('data', (d: Buffer) => chunks.push(d))
+      response.on('end', () => {
+        const bytes = Buffer.concat(chunks)
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: bytes.toString('utf8'), bytes })
+      })
     })
     request.on('error', reject)
     request.end()
@@ -191,5 +196,29 @@ describe('thumbnails', () => {
     expect((await get(`/thumbnails/${id}`)).status).toBe(401)
     expect((await get('/thumbnails/999999', { Cookie: cookie })).status).toBe(404)
     expect((await get(`/thumbnails/${encodeURIComponent(path.join(folder, 'class-0', '0000.jpg'))}`, { Cookie: cookie })).status).toBe(404)
+  })
+
+  it('serves a larger preview for labelling with ?size=preview, behind the same cookie, and refuses an unknown size', async () => {
+    const folder = path.join(root, 'large')
+    await writeImageFolder(folder, { classes: 1, perClass: 1, size: 600 })
+    const result = await studio.imports.runToEnd({ newDatasetName: 'large' }, { kind: 'folder', path: folder })
+    const page = (await studio.call('images.page', { datasetId: result.datasetId })) as { ok: true; result: { items: { id: number }[] } }
+    const id = page.result.items[0].id
+    const cookie = await sessionCookie()
+
+    const thumb = await get(`/thumbnails/${id}`, { Cookie: cookie })
+    const preview = await get(`/thumbnails/${id}?size=preview`, { Cookie: cookie })
+    expect(preview.status).toBe(200)
+    expect(preview.headers['content-type']).toBe('image/jpeg')
+    // The 600 px photo: 256 px as a thumbnail, its own 600 px as a preview (under the 1024 px cap).
+    expect((await sharp(thumb.bytes).metadata()).width).toBe(256)
+    expect((await sharp(preview.bytes).metadata()).width).toBe(600)
+    expect(fs.existsSync(path.join(root, 'data', 'previews'))).toBe(true)
+
+    expect((await get(`/thumbnails/${id}?size=preview`)).status).toBe(401)
+    const unknown = await get(`/thumbnails/${id}?size=huge`, { Cookie: cookie })
+    expect(unknown.status).toBe(400)
+    expect(unknown.body).toContain('size: expected thumbnail or preview, got "huge"')
+    expect((await get('/thumbnails/999999?size=preview', { Cookie: cookie })).status).toBe(404)
   })
 })

@@ -9,6 +9,7 @@ import type { Studio } from '../core/services/studio'
 import type { CallOutcome } from '../shared/errors'
 import { authenticate, cookieName, newAccessToken, originAllowed, type RequestAuth } from './auth'
 import { parseClientMessage, type ServerMessage } from '../shared/ws-protocol'
+import { parseRendition, type Rendition } from '../shared/renditions'
 
 export interface WebHostOptions {
   studio: Studio
@@ -59,7 +60,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     response.setHeader('X-Content-Type-Options', 'nosniff')
     response.setHeader('X-Frame-Options', 'DENY')
     const thumbnail = THUMBNAIL_ROUTE.exec(url.pathname)
-    if (thumbnail) return void serveThumbnail(options.studio, Number(thumbnail[1]), response)
+    if (thumbnail) {
+      const size = parseRendition(url.searchParams.get('size'))
+      if (!size.ok) return refuse(response, 400, size.message)
+      return void serveThumbnail(options.studio, Number(thumbnail[1]), size.rendition, response)
+    }
     serveStatic(request, response, () => refuse(response, 404, 'Not found'))
   })
 
@@ -116,12 +121,12 @@ function serveClient(ws: WebSocket, studio: Studio): void {
   })
 }
 
-/** Thumbnails are addressed by image id only: the page never names a path on disk. */
+/** Thumbnails and previews (`?size=preview`) are addressed by image id only: the page never names a path on disk. */
 const THUMBNAIL_ROUTE = /^\/thumbnails\/(\d{1,12})$/
 
-async function serveThumbnail(studio: Studio, imageId: number, response: http.ServerResponse): Promise<void> {
-  const file = await studio.thumbnail(imageId).catch(() => null)
-  if (!file) return refuse(response, 404, `No thumbnail for image ${imageId}`)
+async function serveThumbnail(studio: Studio, imageId: number, rendition: Rendition, response: http.ServerResponse): Promise<void> {
+  const file = await studio.rendition(imageId, rendition).catch(() => null)
+  if (!file) return refuse(response, 404, `No ${rendition} for image ${imageId}`)
   response.writeHead(200, { 'Content-Type': file.endsWith('.jpg') ? 'image/jpeg' : 'image/webp', 'Cache-Control': 'private, max-age=86400, immutable' })
   fs.createReadStream(file).pipe(response)
 }

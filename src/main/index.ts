@@ -8,6 +8,7 @@ import { resolveDataDir } from '../core/store/data-dir'
 import { registerContract, forwardEvents } from './ipc'
 import { createMainWindow, isOwnPage } from './window'
 import { THUMBNAIL_SCHEME } from '../shared/channels'
+import { parseRendition } from '../shared/renditions'
 
 function dataDirFlag(argv: string[]): string | undefined {
   const index = argv.indexOf('--data-dir')
@@ -20,8 +21,11 @@ protocol.registerSchemesAsPrivileged([{ scheme: THUMBNAIL_SCHEME, privileges: { 
 
 function serveThumbnails(studio: Studio): void {
   protocol.handle(THUMBNAIL_SCHEME, async (request) => {
-    const id = /^\/(\d{1,12})$/.exec(new URL(request.url).pathname)?.[1]
-    const file = id ? await studio.thumbnail(Number(id)) : null
+    const url = new URL(request.url)
+    const size = parseRendition(url.searchParams.get('size'))
+    if (!size.ok) return new Response(size.message, { status: 400 })
+    const id = /^\/(\d{1,12})$/.exec(url.pathname)?.[1]
+    const file = id ? await studio.rendition(Number(id), size.rendition) : null
     return file ? net.fetch(pathToFileURL(file).href) : new Response('Not found', { status: 404 })
   })
 }

@@ -46,7 +46,10 @@ export function methodChannel(method: MethodNameList): string {
 
 export const EVENT_CHANNEL = 'studio:event'
 
-/** Electron's scheme for thumbnails: `studio-thumb://image/<imageId>`. Web mode uses `/thumbnails/<imageId>`. */
+/**
+ * Electron's scheme for thumbnails: `studio-thumb://image/<imageId>` (`?size=preview` for the
+ * large rendition, see renditions.ts). Web mode uses `/thumbnails/<imageId>`.
+ */
 export const THUMBNAIL_SCHEME = 'studio-thumb'
 
 /** Desktop only: the native folder picker (web mode browses with files.browse instead). */

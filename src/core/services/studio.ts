@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
+import path from 'node:path'
 import type { StudioEvent, StudioEvents, EventName } from '../../shared/api'
 import type { SystemInfo } from '../../shared/dto'
+import type { Rendition } from '../../shared/renditions'
 import { Database } from '../store/db'
 import { databasePath } from '../store/data-dir'
 import { migrate } from '../store/migrations'
@@ -31,6 +33,9 @@ export interface StudioOptions {
   launchTrainer?: TrainerLauncher
 }
 
+/** The longest side of the Label view's large image, in pixels (thumbnails are 256). */
+export const PREVIEW_SIZE = 1024
+
 /** Web mode and the CLI run from sources: fork the trainer's TypeScript entry (TensorFlow.js loads only there). */
 const forkDefaultTrainer: TrainerLauncher = () => forkTrainer()
 
@@ -43,6 +48,7 @@ export class Studio {
   readonly imports: ImportRunner
   readonly training: TrainingService
   readonly thumbnailDir: string
+  readonly previewDir: string
 
   private constructor(
     readonly db: Database,
@@ -50,6 +56,7 @@ export class Studio {
   ) {
     const ctx = { db, dataDir: options.dataDir, transport: options.transport }
     this.thumbnailDir = thumbnailDirFor(options.dataDir)
+    this.previewDir = path.join(options.dataDir, 'previews')
     const labelsChanged = (datasetId: number) => this.labelsChanged(datasetId)
     this.imports = new ImportRunner({ db, thumbnailDir: this.thumbnailDir, onProgress: (p) => this.emit('import.progress', p), onFinished: labelsChanged })
     this.training = new TrainingService({ db, dataDir: options.dataDir, launch: options.launchTrainer ?? forkDefaultTrainer, emit: (p) => this.emit('run.progress', p) })
@@ -76,14 +83,23 @@ export class Studio {
 
   /** The thumbnail of an image, made on demand if the cache lost it; null for an unknown id. */
   async thumbnail(imageId: number): Promise<string | null> {
+    return this.rendition(imageId, 'thumbnail')
+  }
+
+  /**
+   * An image at one of the sizes the page shows it (a file in the cache, made on demand from the
+   * original); null for an unknown id. A preview whose original is gone falls back to the thumbnail.
+   */
+  async rendition(imageId: number, rendition: Rendition): Promise<string | null> {
     const source = await imageSource(this.db, imageId)
     if (!source) return null
-    const cached = thumbnailPath(this.thumbnailDir, source.contentHash)
+    const { dir, size } = rendition === 'preview' ? { dir: this.previewDir, size: PREVIEW_SIZE } : { dir: this.thumbnailDir, size: undefined }
+    const cached = thumbnailPath(dir, source.contentHash)
     if (fs.existsSync(cached)) return cached
     const bytes = await loadStoredImage(source.path)
-    if (!Buffer.isBuffer(bytes)) return null
-    const made = await makeThumbnail(bytes, this.thumbnailDir, source.contentHash)
-    return made.ok ? made.path : null
+    const made = Buffer.isBuffer(bytes) ? await makeThumbnail(bytes, dir, source.contentHash, { size, quality: rendition === 'preview' ? 88 : undefined }) : null
+    if (made?.ok) return made.path
+    return rendition === 'preview' ? this.rendition(imageId, 'thumbnail') : null
   }
 
   static async open(options: StudioOptions): Promise<Studio> {

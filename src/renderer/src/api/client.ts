@@ -2,11 +2,16 @@ import type { MethodInput, MethodName, MethodResult, StudioClient, StudioEvent }
 import { ApiError, type CallOutcome } from '../../../shared/errors'
 import { WebSocketTransport, type ConnectionState } from './ws-client'
 import { THUMBNAIL_SCHEME } from '../../../shared/channels'
+import type { Rendition } from '../../../shared/renditions'
+
+const PREVIEW: Rendition = 'preview'
 
 export interface StudioConnection extends StudioClient {
   transport: 'electron' | 'web'
   /** Where the page loads an image's thumbnail from. */
   thumbnailUrl(imageId: number): string
+  /** Where the page loads an image's large rendition (the Label view's picture) from. */
+  previewUrl(imageId: number): string
   /** The desktop app's native folder dialog; absent in web mode (use files.browse). */
   pickFolder?: () => Promise<string | null>
   onState(listener: (state: ConnectionState) => void): () => void
@@ -21,6 +26,7 @@ function electronConnection(bridge: NonNullable<Window['studio']>): StudioConnec
   return {
     transport: 'electron',
     thumbnailUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}`,
+    previewUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}?size=${PREVIEW}`,
     pickFolder: () => bridge.pickFolder(),
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       const invoke = bridge.api[method] as (input?: MethodInput<M>) => Promise<CallOutcome>
@@ -40,6 +46,7 @@ function webConnection(): StudioConnection {
   return {
     transport: 'web',
     thumbnailUrl: (imageId) => `/thumbnails/${imageId}`,
+    previewUrl: (imageId) => `/thumbnails/${imageId}?size=${PREVIEW}`,
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       return unwrap<MethodResult<M>>(await transport.call(method, input))
     },

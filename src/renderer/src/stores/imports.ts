@@ -2,31 +2,45 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { ImportProgress, ImportReport, ImportSource } from '../../../shared/dto'
 import { studio } from '../api/client'
-import { useThrottleFn } from '@vueuse/core'
+import { useStorage, useThrottleFn } from '@vueuse/core'
 import { useDatasetsStore } from './datasets'
-import { errorMessage } from '../util/format'
+import { baseName, errorMessage } from '../util/format'
 
 export type ImportTarget = { datasetId: number } | { newDatasetName: string }
 
 export interface ActiveImport {
   importId: number
   datasetId: number
-  source: ImportSource
+  /** What the panel calls the source: the folder's or file's name. */
+  sourceLabel: string
   progress: ImportProgress
   report: ImportReport | null
   reportError: string | null
   cancelling: boolean
 }
 
+function labelOf(source: ImportSource): string {
+  return source.kind === 'idx' ? baseName(source.images) : baseName(source.path)
+}
+
+/** The stored source of an import (`imports.list`): a path, or for IDX `images + labels`. */
+function labelOfStored(report: ImportReport): string {
+  return baseName(report.layout === 'idx' ? report.source.split(' + ')[0] : report.source)
+}
+
 /**
  * Imports in flight and the report of the last one per dataset. Progress comes from
  * `import.progress` events, which may arrive before `imports.start` answers: they are kept
- * by import id until the start call says which one is ours.
+ * by import id until the start call says which one is ours. After a reload the last import's
+ * report is read back from the backend (`imports.list`); a report the person closed stays
+ * closed (remembered per dataset) until they open it again.
  */
 export const useImportsStore = defineStore('imports', () => {
   const datasets = useDatasetsStore()
   /** The last import per dataset id. */
   const byDataset = ref<Record<number, ActiveImport>>({})
+  /** Per dataset id, the import whose report the person closed. */
+  const dismissed = useStorage<Record<string, number>>('finetune-studio:dismissed-import', {})
   const early = new Map<number, ImportProgress>()
 
   const running = computed(() => Object.values(byDataset.value).filter((i) => i.progress.status === 'running'))
@@ -73,7 +87,7 @@ export const useImportsStore = defineStore('imports', () => {
   async function start(source: ImportSource, target: ImportTarget): Promise<ActiveImport> {
     listen()
     const first = await studio().call('imports.start', { ...target, source })
-    const active: ActiveImport = { importId: first.importId, datasetId: first.datasetId, source, progress: first, report: null, reportError: null, cancelling: false }
+    const active: ActiveImport = { importId: first.importId, datasetId: first.datasetId, sourceLabel: labelOf(source), progress: first, report: null, reportError: null, cancelling: false }
     byDataset.value[first.datasetId] = active
     const stored = byDataset.value[first.datasetId]
     if ('newDatasetName' in target) {
@@ -98,10 +112,48 @@ export const useImportsStore = defineStore('imports', () => {
     }
   }
 
+  /** Closes the report (it stays available through `reopen`). */
   function dismiss(datasetId: number): void {
-    const { [datasetId]: _gone, ...rest } = byDataset.value
-    byDataset.value = rest
+    const active = byDataset.value[datasetId]
+    if (active) dismissed.value = { ...dismissed.value, [datasetId]: active.importId }
   }
 
-  return { byDataset, running, start, cancel, dismiss, listen }
+  function reopen(datasetId: number): void {
+    const { [datasetId]: _gone, ...rest } = dismissed.value
+    dismissed.value = rest
+  }
+
+  function isDismissed(datasetId: number): boolean {
+    const active = byDataset.value[datasetId]
+    return active !== undefined && dismissed.value[datasetId] === active.importId
+  }
+
+  /** Reads the dataset's last import back from the backend, unless this page already knows one. */
+  async function restore(datasetId: number): Promise<void> {
+    listen()
+    if (!datasetId || byDataset.value[datasetId]) return
+    let latest: ImportReport | undefined
+    try {
+      latest = (await studio().call('imports.list', { datasetId, limit: 1 }))[0]
+    } catch {
+      return // the dataset may just have been deleted; nothing to show
+    }
+    if (!latest || byDataset.value[datasetId]) return
+    const running = latest.status === 'running'
+    const buffered = early.get(latest.importId)
+    early.delete(latest.importId)
+    byDataset.value[datasetId] = {
+      importId: latest.importId,
+      datasetId,
+      sourceLabel: labelOfStored(latest),
+      progress: buffered && isNewer(buffered, latest) ? buffered : latest,
+      report: running ? null : latest,
+      reportError: null,
+      cancelling: false
+    }
+    const stored = byDataset.value[datasetId]
+    if (running && stored.progress.status !== 'running') void finish(stored)
+  }
+
+  return { byDataset, running, start, cancel, dismiss, reopen, isDismissed, restore, listen }
 })

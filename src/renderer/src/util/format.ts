@@ -43,6 +43,12 @@ export function formatDate(iso: string): string {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })
 }
 
+/** Day and time, e.g. "Mar 4, 14:05". */
+export function formatDateTime(iso: string): string {
+  const date = new Date(iso)
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+}
+
 /** The last segment of a path, on any platform. */
 export function baseName(path: string): string {
   const parts = path.split(/[\\/]+/).filter(Boolean)

@@ -75,6 +75,8 @@ test('import through the folder browser, see the report and grid, label with hot
   await expect(page.getByTestId('grid-count')).toHaveText('18 images')
   await expect.poll(() => loadedThumbnails(page), { timeout: 15_000 }).toBe(18)
   await panel.getByRole('button', { name: 'Close the import report' }).click()
+  await expect(panel).toBeHidden()
+  await expect(page.getByTestId('import-report-open')).toBeVisible()
   await shot(page, 'datasets-grid.png')
 
   // Filters reach the backend: the duplicated image alone; one class.
@@ -108,7 +110,6 @@ test('import through the folder browser, see the report and grid, label with hot
   await expect(page.getByTestId('unlabelled-only')).toHaveAttribute('aria-checked', 'true')
   await expect(page.getByTestId('position')).toHaveText('Image 1 of 8 unlabelled')
   await expect(page.getByTestId('label-image')).toHaveJSProperty('complete', true)
-  await shot(page, 'label.png')
 
   // Hotkeys stay quiet while typing in a field.
   await page.getByRole('button', { name: 'New class' }).click()
@@ -151,7 +152,17 @@ test('import through the folder browser, see the report and grid, label with hot
   await page.emulateMedia({ colorScheme: 'dark' })
   await page.waitForTimeout(600) // the theme's colour transition
   await shot(page, 'label-dark.png')
+  // The Datasets view after the reload: the last import's report is back, read from the backend;
+  // once closed it stays closed, and "Last import" opens it again.
   await page.keyboard.press('Alt+1')
+  await expect(panel).toContainText('Imported new-photos')
+  await expect(panel.getByTestId('import-report')).toContainText('8 images imported')
+  await panel.getByRole('button', { name: 'Close the import report' }).click()
+  await page.reload()
   await expect.poll(() => loadedThumbnails(page), { timeout: 15_000 }).toBe(26)
+  await expect(panel).toBeHidden()
+  await page.getByTestId('import-report-open').click()
+  await expect(panel).toContainText('Imported new-photos')
+  await panel.getByRole('button', { name: 'Close the import report' }).click()
   await shot(page, 'datasets-grid-dark.png')
 })

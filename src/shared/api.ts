@@ -50,7 +50,9 @@ const dataset = z.object({ datasetId: id }).strict()
 export const importSource = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('folder'), path: filePath }).strict(),
   z.object({ kind: z.literal('csv'), path: filePath }).strict(),
-  z.object({ kind: z.literal('idx'), images: filePath, labels: filePath.optional() }).strict()
+  z.object({ kind: z.literal('idx'), images: filePath, labels: filePath.optional() }).strict(),
+  /** Single files (what the desktop app gets when image files are dropped): imported unlabelled. */
+  z.object({ kind: z.literal('files'), paths: z.array(filePath).min(1, 'give at least one file').max(100_000) }).strict()
 ])
 
 export const imageFilter = z

@@ -78,6 +78,7 @@ export type ImportSource =
   | { kind: 'folder'; path: string }
   | { kind: 'csv'; path: string }
   | { kind: 'idx'; images: string; labels?: string }
+  | { kind: 'files'; paths: string[] }
 
 export interface ImportProgress {
   importId: number

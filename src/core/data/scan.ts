@@ -4,23 +4,11 @@
  * import then inspects each one (decode.ts) and records the bad ones.
  */
 import { readFile, readdir, stat } from 'node:fs/promises'
-import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import type { Dirent, Stats } from 'node:fs'
+import { isImagePath, nonImageReason } from '../../shared/image-files'
 
-/** Extensions sharp decodes here (lower case, with the dot). */
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'])
-
-/** Image formats a person might expect to work, with why they are skipped. */
-const UNSUPPORTED_IMAGE_EXTENSIONS: ReadonlyMap<string, string> = new Map([
-  ['.heic', 'HEIC photos are not supported: convert them to JPEG'],
-  ['.heif', 'HEIF photos are not supported: convert them to JPEG'],
-  ['.bmp', 'BMP images are not supported: convert them to PNG'],
-  ['.svg', 'vector images (SVG) are not imported'],
-  ['.cr2', 'camera RAW files are not supported: export them as JPEG'],
-  ['.nef', 'camera RAW files are not supported: export them as JPEG'],
-  ['.arw', 'camera RAW files are not supported: export them as JPEG'],
-  ['.dng', 'camera RAW files are not supported: export them as JPEG']
-])
+export { IMAGE_EXTENSIONS, isImagePath } from '../../shared/image-files'
 
 export type DatasetLayout = 'class-folders' | 'flat'
 
@@ -67,11 +55,6 @@ export class ScanError extends Error {
     this.path = path
     this.code = code
   }
-}
-
-/** True when the path's extension is one sharp decodes (case-insensitive). */
-export function isImagePath(path: string): boolean {
-  return IMAGE_EXTENSIONS.has(extname(path).toLowerCase())
 }
 
 /**
@@ -378,11 +361,6 @@ function unreadableReason(error: unknown): string {
   return `unreadable: ${code ?? String(error)}`
 }
 
-function nonImageReason(name: string): string {
-  const extension = extname(name).toLowerCase()
-  if (extension === '') return 'not an image (no file extension)'
-  return UNSUPPORTED_IMAGE_EXTENSIONS.get(extension) ?? `not an image (${extension} file)`
-}
 
 function inodeKey(stats: Stats): string {
   return `${stats.dev}:${stats.ino}`

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { ImportProgress, ImportSource } from '../../shared/dto'
 import { ApiError } from '../../shared/errors'
@@ -5,6 +6,7 @@ import { loadImageBytes } from '../data/decode'
 import { prepareImage } from '../data/prepare-image'
 import { idxImageToPng, readIdxDataset, readIdxImages, IdxFormatError } from '../data/idx'
 import { parseLabelCsv, scanFolder, ScanError } from '../data/scan'
+import { isImagePath, nonImageReason } from '../../shared/image-files'
 import type { Database } from '../store/db'
 import { insertImages, type NewImage } from '../store/images-repo'
 import { createImport, insertImportIssues, updateImport, type ImportCounts, type ImportIssue, type ImportKind } from '../store/imports-repo'
@@ -61,11 +63,34 @@ async function planIdx(imagesPath: string, labelsPath?: string): Promise<ImportP
   }
 }
 
+/** Dropped files: the images import unlabelled; anything else is refused with the reason. */
+async function planFiles(paths: string[]): Promise<ImportPlan> {
+  const items: ImportItem[] = []
+  const refused: ImportPlan['refused'] = []
+  for (const file of [...new Set(paths.map((p) => path.resolve(p)))]) {
+    const stats = await stat(file).catch(() => null)
+    if (!stats) refused.push({ path: file, reason: 'file not found' })
+    else if (stats.isDirectory()) refused.push({ path: file, reason: 'a folder: import folders one at a time, on their own' })
+    else if (!isImagePath(file)) refused.push({ path: file, reason: nonImageReason(file) })
+    else items.push({ name: file, label: null, read: () => loadImageBytes(file) })
+  }
+  return { kind: 'files', items, refused }
+}
+
+/** The folder holding every one of the paths. */
+function commonFolder(paths: string[]): string {
+  const split = paths.map((p) => path.dirname(path.resolve(p)).split(path.sep))
+  const common: string[] = []
+  for (let i = 0; split.every((parts) => i < parts.length && parts[i] === split[0][i]); i++) common.push(split[0][i])
+  return common.join(path.sep) || path.sep
+}
+
 /** Turns a source into a plan, or throws an ApiError naming the path and what is wrong with it. */
 export async function planImport(source: ImportSource): Promise<ImportPlan> {
   try {
     if (source.kind === 'folder') return await planFolder(source.path)
     if (source.kind === 'csv') return await planCsv(source.path)
+    if (source.kind === 'files') return await planFiles(source.paths)
     return await planIdx(source.images, source.labels)
   } catch (error) {
     if (error instanceof ScanError || error instanceof IdxFormatError) {
@@ -76,7 +101,9 @@ export async function planImport(source: ImportSource): Promise<ImportPlan> {
 }
 
 export function describeSource(source: ImportSource): string {
-  return source.kind === 'idx' ? [source.images, source.labels].filter(Boolean).join(' + ') : path.resolve(source.path)
+  if (source.kind === 'idx') return [source.images, source.labels].filter(Boolean).join(' + ')
+  if (source.kind === 'files') return commonFolder(source.paths)
+  return path.resolve(source.path)
 }
 
 interface Processed {

@@ -131,6 +131,33 @@ describe('other sources and bad input', () => {
     ])
   })
 
+  it('imports single files (what a drop on the desktop app gives): images unlabelled, the rest refused with the reason', async () => {
+    const folder = path.join(root, 'dropped')
+    const images = await writeImageFolder(folder, { classes: 1, perClass: 2, size: 32, layout: 'flat', seed: 5 })
+    const notes = path.join(folder, 'notes.txt')
+    fs.writeFileSync(notes, 'not an image')
+    const heic = path.join(folder, 'IMG_0001.HEIC')
+    fs.writeFileSync(heic, 'pretend photo')
+    const inner = path.join(folder, 'inner')
+    fs.mkdirSync(inner)
+    const paths = [images[0].path, images[1].path, notes, heic, inner, path.join(folder, 'gone.jpg')]
+    const { final } = await importAndWait({ newDatasetName: 'dropped files', source: { kind: 'files', paths } })
+    expect(final).toMatchObject({ status: 'completed', total: 6, imported: 2, rejected: 4 })
+    const report = await call('imports.report', { importId: final.importId })
+    expect(report).toMatchObject({ source: folder, layout: 'files' })
+    expect(Object.fromEntries(report.rejectedFiles.map((r) => [path.basename(r.file), r.reason]))).toEqual({
+      'notes.txt': 'not an image (.txt file)',
+      'IMG_0001.HEIC': 'HEIC photos are not supported: convert them to JPEG',
+      inner: 'a folder: import folders one at a time, on their own',
+      'gone.jpg': 'file not found'
+    })
+    expect(await call('datasets.stats', { datasetId: final.datasetId })).toMatchObject({ total: 2, unlabelled: 2 })
+    expect(await studio.call('imports.start', { newDatasetName: 'none', source: { kind: 'files', paths: [] } })).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_input', fields: [{ path: 'source.paths', message: 'give at least one file' }] }
+    })
+  })
+
   it('refuses a folder that does not exist, naming it, and creates no dataset', async () => {
     const before = (await call('datasets.list')).length
     const outcome = await studio.call('imports.start', { newDatasetName: 'ghost', source: { kind: 'folder', path: path.join(root, 'nope') } })

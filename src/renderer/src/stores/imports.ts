@@ -20,7 +20,9 @@ export interface ActiveImport {
 }
 
 function labelOf(source: ImportSource): string {
-  return source.kind === 'idx' ? baseName(source.images) : baseName(source.path)
+  if (source.kind === 'idx') return baseName(source.images)
+  if (source.kind === 'files') return source.paths.length === 1 ? baseName(source.paths[0]) : `${source.paths.length} files`
+  return baseName(source.path)
 }
 
 /** The stored source of an import (`imports.list`): a path, or for IDX `images + labels`. */

@@ -1,4 +1,4 @@
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron'
 import { EVENT_CHANNEL, METHOD_NAMES, PICK_FOLDER_CHANNEL, methodChannel } from '../shared/channels'
 import type { StudioBridge } from '../shared/bridge'
 import type { StudioEvent } from '../shared/api'
@@ -17,7 +17,9 @@ const bridge: StudioBridge = {
       ipcRenderer.off(EVENT_CHANNEL, forward)
     }
   },
-  pickFolder: () => ipcRenderer.invoke(PICK_FOLDER_CHANNEL)
+  pickFolder: () => ipcRenderer.invoke(PICK_FOLDER_CHANNEL),
+  // Runs here, in the preload's world: the page's File objects keep their disk path only for it.
+  pathForFile: (file) => webUtils.getPathForFile(file)
 }
 
 contextBridge.exposeInMainWorld('studio', bridge)

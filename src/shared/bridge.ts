@@ -7,4 +7,9 @@ export interface StudioBridge {
   onEvent(listener: (event: StudioEvent) => void): () => void
   /** The native folder dialog; null when the user cancelled. */
   pickFolder(): Promise<string | null>
+  /**
+   * Where a dropped file or folder is on disk (Electron's `webUtils.getPathForFile`; `File.path`
+   * is gone since Electron 32). '' for a File that did not come from the disk.
+   */
+  pathForFile(file: File): string
 }

@@ -14,6 +14,8 @@ export interface StudioConnection extends StudioClient {
   previewUrl(imageId: number): string
   /** The desktop app's native folder dialog; absent in web mode (use files.browse). */
   pickFolder?: () => Promise<string | null>
+  /** The desktop app: where a dropped file or folder is on disk (null if it cannot tell). Absent in web mode. */
+  pathForFile?: (file: File) => string | null
   onState(listener: (state: ConnectionState) => void): () => void
 }
 
@@ -28,6 +30,13 @@ function electronConnection(bridge: NonNullable<Window['studio']>): StudioConnec
     thumbnailUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}`,
     previewUrl: (imageId) => `${THUMBNAIL_SCHEME}://image/${imageId}?size=${PREVIEW}`,
     pickFolder: () => bridge.pickFolder(),
+    pathForFile: (file) => {
+      try {
+        return bridge.pathForFile(file) || null
+      } catch {
+        return null
+      }
+    },
     async call<M extends MethodName>(method: M, input?: MethodInput<M>) {
       const invoke = bridge.api[method] as (input?: MethodInput<M>) => Promise<CallOutcome>
       return unwrap<MethodResult<M>>(await invoke(input))

@@ -8,8 +8,48 @@ export interface RunningStudio {
   openUrl: string
   origin: string
   dataDir: string
+  /** The studio's own process. */
+  pid: number
   output: () => string
   stop(): Promise<void>
+}
+
+/** Processes below `pid` (children, their children, ...), read from /proc (Linux). */
+export function descendantPids(pid: number): number[] {
+  const parentOf = new Map<number, number>()
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = []
+  const queue = [pid]
+  while (queue.length) {
+    const parent = queue.shift() as number
+    for (const [child, p] of parentOf) {
+      if (p === parent) {
+        found.push(child)
+        queue.push(child)
+      }
+    }
+  }
+  return found
+}
+
+/** The studio's trainer child processes: forkTrainer starts them with FINETUNE_STUDIO_TRAINER=1 (TRAINER_ENV in trainer-process.ts). */
+export function trainerPids(studio: RunningStudio): number[] {
+  return descendantPids(studio.pid).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('FINETUNE_STUDIO_TRAINER=1')
+    } catch {
+      return false
+    }
+  })
 }
 
 const ROOT = path.resolve(__dirname, '../..')
@@ -50,6 +90,7 @@ export async function launch(script: string[], extraArgs: string[] = [], env: No
     openUrl,
     origin: new URL(openUrl).origin,
     dataDir,
+    pid: child.pid as number,
     output: () => output,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -2,12 +2,11 @@ import { test, expect, type Page } from '@playwright/test'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { callFromPage } from './page-api'
+import { useQuickPlan } from './quick-plan'
 // Brings the page's `window.__studioFrameStats` declaration (the page publishes frame times there).
 import type {} from '../../src/renderer/src/composables/use-frame-stats'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
-
-
 
 const ROOT = path.resolve(__dirname, '../..')
 const SCREENSHOTS = path.join(ROOT, 'docs/screenshots')
@@ -61,20 +60,7 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   const lonelyId = lonelyImport.datasetId
   await expect.poll(async () => (await callFromPage(page, 'datasets.list')).find((d) => d.id === lonelyId)?.labelledCount, { timeout: 20_000 }).toBe(4)
 
-  // A plan that trains quickly: VGG16 at 32×32, last block + a 32-wide classifier, WN on what
-  // trains, no weights file (random start). The Model view keeps its plan in localStorage; the
-  // Train view trains the plan confirmed there ("Use this plan").
-  const plan = await callFromPage(page, 'plans.make', { preset: 'last-block-head', numClasses: 3, depth: 16, inputSize: 32, fcWidth: 32, dropout: 0, weightNorm: 'trained' })
-  await page.evaluate(
-    ({ plan, datasetId }) => {
-      localStorage.setItem('finetune-studio:plan', JSON.stringify(plan))
-      localStorage.setItem('finetune-studio:plan-used', JSON.stringify(plan))
-      localStorage.setItem('finetune-studio:plan-preset', 'last-block-head')
-      localStorage.setItem('finetune-studio:plan-random-init', 'true')
-      localStorage.setItem('finetune-studio:plan-dataset', String(datasetId))
-    },
-    { plan, datasetId: lonelyId }
-  )
+  await useQuickPlan(page, lonelyId, 3)
   await page.reload()
   await page.keyboard.press('Alt+4')
   await expect(page.getByRole('heading', { name: 'Train', level: 1 })).toBeVisible()
@@ -85,8 +71,9 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   await expect(page.getByTestId('train-dataset-facts')).toContainText('1 class')
   await page.getByTestId('start-run').click()
   const datasetError = page.getByTestId('train-dataset-error')
-  await expect(datasetError).toContainText(`Dataset ${lonelyId} has only one class with images`)
+  await expect(datasetError).toContainText('“lonely” has labelled images in one class only')
   await expect(datasetError).toContainText('at least two classes')
+  await expect(page.getByTestId('start-problem')).toContainText('Not started: “lonely” has labelled images in one class only')
   await expect(page.getByTestId('run-panel')).toHaveCount(0)
 
   // Choosing the three-class dataset clears the message.

@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs'
-import { beforeAll, describe, expect, it } from 'vitest'
+import '@tensorflow/tfjs-backend-wasm'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { installWasmConvGradients, uninstallWasmConvGradients } from '../engine/conv-grad'
 import {
   channelNorm,
+  channelSum,
   dataDependentInit,
+  normalizedKernel,
+  normalizedOutput,
   toWeightNorm,
   weightNormFromPretrained,
   weightNormKernel,
@@ -194,6 +199,27 @@ describe('gradients of v and g', () => {
     checkAgainstFiniteDifferences(layer, x)
   })
 
+  // The layers above pick one order by size; check the other order of each too.
+  it('conv with the output scaled (conv(x, v) * s) matches central differences', () => {
+    const layer = new WeightNormConv2D({ filters: 3, kernelSize: 2, strides: 1, padding: 'same', activation: 'linear' })
+    const x = tf.randomNormal([2, 4, 4, 2], 0, 1, 'float32', 65)
+    layer.apply(x)
+    expect(layer.scalesOutput(x)).toBe(false)
+    vi.spyOn(layer, 'scalesOutput').mockReturnValue(true)
+    layer.gParam.write(tf.tensor1d([0.7, -1.3, 2.1]))
+    checkAgainstFiniteDifferences(layer, x)
+  })
+
+  it('dense with the kernel scaled (x (v * s)) matches central differences', () => {
+    const layer = new WeightNormDense({ units: 4, activation: 'tanh' })
+    const x = tf.randomNormal([2, 6], 0, 1, 'float32', 66)
+    layer.apply(x)
+    expect(layer.scalesOutput(x)).toBe(true)
+    vi.spyOn(layer, 'scalesOutput').mockReturnValue(false)
+    layer.gParam.write(tf.tensor1d([0.7, -1.3, 2.1, 1]))
+    checkAgainstFiniteDifferences(layer, x)
+  })
+
   it('matches the closed form dL/dg = (dL/dw . v)/||v||, dL/dv = (g/||v||)(dL/dw - v (dL/dw . v)/||v||^2)', () => {
     const layer = new WeightNormDense({ units: 3, activation: 'relu' })
     const x = tf.randomNormal([8, 5], 0, 1, 'float32', 63)
@@ -365,7 +391,145 @@ describe('data-dependent init (Salimans & Kingma 2016)', () => {
   })
 })
 
+/** Gradients of sum(f(...inputs) * r) for a fixed random r. */
+function gradsOf(f: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], seed: number): tf.Tensor[] {
+  const r = tf.randomNormal(f(...inputs).shape, 0, 1, 'float32', seed)
+  return tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), r)))(inputs)
+}
+
+describe.each(['cpu', 'wasm'])('closed-form WN gradients against autodiff of the naive formula (%s)', (backend) => {
+  beforeAll(async () => {
+    expect(await tf.setBackend(backend)).toBe(true)
+    if (backend === 'wasm') installWasmConvGradients()
+  })
+
+  afterAll(async () => {
+    uninstallWasmConvGradients()
+    await tf.setBackend('cpu')
+  })
+
+  it('channelSum sums each output channel over all other axes', () => {
+    for (const shape of [[3, 3, 4, 5], [7, 6], [2, 5, 5, 3], [1, 4], [4], [600, 2]]) {
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 100)
+      const values = x.dataSync()
+      const out = shape[shape.length - 1]
+      const expected = new Float64Array(out)
+      values.forEach((value, i) => (expected[i % out] += value))
+      const got = channelSum(x)
+      expect(got.shape).toEqual([out])
+      const data = got.dataSync()
+      expected.forEach((e, o) => expect(Math.abs(data[o] - e), `${shape.join('x')}[${o}]`).toBeLessThan(1e-5 * (1 + Math.abs(e)) * Math.sqrt(x.size / out)))
+    }
+  })
+
+  // v has an all-zero channel (the norm's floor: no gradient through the norm there) and a
+  // negative g; as a tensor (saved for the backward pass) and as a variable (read in place).
+  function kernelCase(seed: number): { v: tf.Tensor; g: tf.Tensor1D } {
+    const v = tf.mul(tf.randomNormal([3, 3, 4, 5], 0, 1, 'float32', seed), tf.tensor1d([1, 1, 0, 1, 1]))
+    return { v, g: tf.tensor1d([0.7, -1.3, 1e-6, 2.1, 1]) }
+  }
+
+  it.each([false, true])('normalizedKernel: same values as weightNormKernel, same gradients as its autodiff (v a variable: %s)', (asVariable) => {
+    const c = kernelCase(101)
+    const v = asVariable ? tf.variable(c.v) : c.v
+    expect(relErr(normalizedKernel(v, c.g), weightNormKernel(v, c.g))).toBe(0)
+    const [dv, dg] = gradsOf(normalizedKernel, [v, c.g], 102)
+    const [dvRef, dgRef] = gradsOf(weightNormKernel, [v, c.g], 102)
+    expect(relErr(dv, dvRef)).toBeLessThan(1e-5)
+    expect(relErr(dg, dgRef)).toBeLessThan(1e-5)
+    // The zero channel gets no gradient through the norm: dv there is s * dw only.
+    expect(Array.from(tf.sum(tf.abs(dv), [0, 1, 2]).dataSync()).every(Number.isFinite)).toBe(true)
+  })
+
+  it.each([false, true])('normalizedOutput of a conv: same values and gradients (x, v, g) as conv with weightNormKernel (v a variable: %s)', (asVariable) => {
+    const c = kernelCase(103)
+    const v = asVariable ? tf.variable(c.v) : c.v
+    const x = tf.randomNormal([2, 6, 6, 4], 0, 1, 'float32', 104)
+    const conv = (input: tf.Tensor, kernel: tf.Tensor) => tf.conv2d(input as tf.Tensor4D, kernel as tf.Tensor4D, 1, 'same')
+    const ours = (xi: tf.Tensor, vi: tf.Tensor, gi: tf.Tensor) => normalizedOutput(conv(xi, vi), vi, gi)
+    const naive = (xi: tf.Tensor, vi: tf.Tensor, gi: tf.Tensor) => conv(xi, weightNormKernel(vi, gi))
+    expect(relErr(ours(x, v, c.g), naive(x, v, c.g))).toBeLessThan(1e-5)
+    const got = gradsOf(ours, [x, v, c.g], 105)
+    const want = gradsOf(naive, [x, v, c.g], 105)
+    got.forEach((grad, i) => expect(relErr(grad, want[i]), ['dx', 'dv', 'dg'][i]).toBeLessThan(1e-4))
+  })
+
+  it('normalizedOutput of a matMul (rank 3 output): same gradients as matMul with weightNormKernel', () => {
+    const v = tf.randomNormal([6, 4], 0, 1, 'float32', 106)
+    const g = tf.tensor1d([0.5, 2, -3, 1])
+    const x = tf.randomNormal([3, 5, 6], 0, 1, 'float32', 107)
+    const dense = (input: tf.Tensor, kernel: tf.Tensor) => tf.reshape(tf.matMul(tf.reshape(input, [15, 6]) as tf.Tensor2D, kernel as tf.Tensor2D), [3, 5, 4])
+    const got = gradsOf((xi, vi, gi) => normalizedOutput(dense(xi, vi), vi, gi), [x, v, g], 108)
+    const want = gradsOf((xi, vi, gi) => dense(xi, weightNormKernel(vi, gi)), [x, v, g], 108)
+    got.forEach((grad, i) => expect(relErr(grad, want[i]), ['dx', 'dv', 'dg'][i]).toBeLessThan(1e-4))
+  })
+
+  it.each([false, true])('a WN conv layer gives the same gradients with either order (output scaled: %s)', async (scaleOutput) => {
+    const layer = new WeightNormConv2D({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' })
+    const x = tf.randomNormal([2, 6, 6, 4], 0, 1, 'float32', 109)
+    layer.apply(x)
+    layer.gParam.write(tf.tensor1d([0.7, -1.3, 0.2, 2.1, 1]))
+    vi.spyOn(layer, 'scalesOutput').mockReturnValue(scaleOutput)
+    const r = tf.randomNormal([2, 6, 6, 5], 0, 1, 'float32', 110)
+    const vars = [layer.vParam.read(), layer.gParam.read()] as tf.Variable[]
+    const loss = (): tf.Scalar => tf.sum(tf.mul(layer.apply(x) as tf.Tensor, r))
+    const naive = (): tf.Scalar => {
+      const bias = layer.biasParam?.read() ?? tf.scalar(0)
+      return tf.sum(tf.mul(tf.relu(tf.add(layer.linear(x, weightNormKernel(vars[0], vars[1])), bias)), r))
+    }
+    const before = tf.memory().numTensors
+    const { grads } = tf.tidy(() => tf.variableGrads(loss, vars))
+    expect(tf.memory().numTensors).toBe(before + 3) // the loss and two gradients
+    const want = tf.variableGrads(naive, vars).grads
+    for (const variable of vars) expect(relErr(grads[variable.name], want[variable.name]), variable.name).toBeLessThan(1e-4)
+    if (backend === 'wasm') {
+      // v's conv gradient comes from the registered fast gradient (conv2d), never from the
+      // stock Conv2DBackpropFilter / Conv2DBackpropInput kernels.
+      const profile = await tf.profile(() => {
+        tf.tidy(() => void tf.variableGrads(loss, vars))
+      })
+      const kernels = profile.kernels.map((k) => k.name)
+      expect(kernels).not.toContain('Conv2DBackpropFilter')
+      expect(kernels).not.toContain('Conv2DBackpropInput')
+      expect(kernels).toContain('Conv2D')
+    }
+  })
+})
+
+describe('which order a layer picks', () => {
+  it('scales the output where it is smaller than the kernel (VGG16 at 32: blocks 4-5 and the dense layers)', () => {
+    const conv = (inChannels: number, filters: number, side: number) => {
+      const layer = new WeightNormConv2D({ filters, kernelSize: 3, padding: 'same', kernelInitializer: 'zeros' })
+      const x = tf.zeros([32, side, side, inChannels])
+      layer.build(x.shape)
+      return layer.scalesOutput(x)
+    }
+    expect(conv(3, 64, 32)).toBe(false)
+    expect(conv(256, 256, 8)).toBe(false)
+    expect(conv(256, 512, 4)).toBe(true)
+    expect(conv(512, 512, 2)).toBe(true)
+    const dense = new WeightNormDense({ units: 512, kernelInitializer: 'zeros' })
+    dense.build([32, 512])
+    expect(dense.scalesOutput(tf.zeros([32, 512]))).toBe(true)
+  })
+})
+
 describe('memory', () => {
+  it('a training step leaves no tensors behind, with either order', () => {
+    for (const scaleOutput of [false, true]) {
+      const layer = new WeightNormConv2D({ filters: 3, kernelSize: 3, padding: 'same' })
+      const x = tf.ones([2, 4, 4, 2])
+      layer.apply(x)
+      vi.spyOn(layer, 'scalesOutput').mockReturnValue(scaleOutput)
+      const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable)
+      const start = tf.memory().numTensors
+      tf.tidy(() => {
+        tf.variableGrads(() => tf.sum(layer.apply(x) as tf.Tensor), vars)
+      })
+      expect(tf.memory().numTensors).toBe(start)
+    }
+  })
+
   it('a forward pass in tidy leaves no tensors behind', () => {
     const layer = new WeightNormConv2D({ filters: 2, kernelSize: 1 })
     const x = tf.ones([1, 2, 2, 1])

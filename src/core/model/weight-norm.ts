@@ -4,12 +4,18 @@
  * Each layer holds `v` (shaped like the kernel), `g` (one per output channel) and `bias`, and
  * computes with `w = g * v / ||v||`, the norm taken per output channel over every other axis
  * (HWIO conv: axes 0,1,2; dense `[in, out]`: axis 0), i.e. PyTorch `weight_norm(dim=0)`.
- * The kernel is recomputed from `v` and `g` with ordinary tf ops on every call, so autodiff
- * gives the gradients of both without a custom gradient.
+ * Each call either scales `v` into the kernel (`conv(x, v * s)`) or scales the output instead
+ * (`conv(x, v) * s`, the same numbers), with `s = g / ||v||`, whichever touches fewer values
+ * (see `WeightNormLayerBase.scalesOutput`). Both go through a custom gradient with the closed
+ * form (`normalizedKernel`, `normalizedOutput`), which takes a few passes over `v` instead of
+ * autodiff's chain of square/reduce/sqrt/maximum/div/mul, and computes `||v||` once per step.
+ * The conv or matMul itself stays an ordinary op on the tape, so its gradient is the registered
+ * one (on wasm: the fast conv gradients of `engine/conv-grad.ts`).
  */
 import * as tf from '@tensorflow/tfjs'
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>
+type CustomGradientFunc = Parameters<typeof tf.customGrad>[0]
 
 export type WeightNormActivation = 'linear' | 'relu' | 'softmax' | 'sigmoid' | 'tanh'
 
@@ -117,22 +123,114 @@ function singleTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return inputs
 }
 
-/** `||v||` per output channel (the last axis), over all other axes. */
-export function channelNorm(v: tf.Tensor): tf.Tensor1D {
+/**
+ * Per-output-channel sum over all other axes: `[..., C]` -> `[C]`. Differentiable.
+ *
+ * On wasm: one XNNPACK average pool over a single `rows x 1` window (times `rows`). wasm's Sum
+ * first transposes the reduced axes innermost, and a ones-row matMul repacks its big operand;
+ * both are ~10x slower (3x3x512x512: ~1 ms against 10-25 ms). Elsewhere a ones-row matMul
+ * instead of tf.sum over the leading axes: the cpu backend transposes for that sum, which is
+ * ~4x slower (fc1's 25088x4096 kernel: 8.5 s vs 1.9 s).
+ */
+export function channelSum(x: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
-    const out = v.shape[v.rank - 1]
-    const rows = v.size / out
-    // A ones-row matMul instead of tf.sum over the leading axes: the cpu backend transposes
-    // for that sum, which is ~4x slower (fc1's 25088x4096 kernel: 8.5 s vs 1.9 s).
-    const sumSquares = tf.matMul(tf.ones([1, rows]), tf.reshape(tf.square(v), [rows, out]))
-    return tf.sqrt(tf.maximum(tf.reshape(sumSquares, [out]), SUM_SQUARES_FLOOR)) as tf.Tensor1D
+    const out = x.shape[x.rank - 1]
+    const rows = x.size / out
+    if (rows === 1) return tf.reshape(x, [out]) as tf.Tensor1D
+    if (tf.getBackend() === 'wasm') {
+      const mean = tf.avgPool(tf.reshape(x, [1, rows, 1, out]) as tf.Tensor4D, [rows, 1], 1, 'valid')
+      return tf.mul(tf.reshape(mean, [out]), rows) as tf.Tensor1D
+    }
+    return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, out]) as tf.Tensor2D), [out]) as tf.Tensor1D
   })
 }
 
-/** `w = g * v / ||v||`, `g` broadcast along the last (output) axis. */
+/** `||v||` per output channel (the last axis), over all other axes. */
+export function channelNorm(v: tf.Tensor): tf.Tensor1D {
+  // The same ops as scaleAndSlope, so a converted layer's g / ||v|| is exactly 1.
+  return tf.tidy(() => tf.sqrt(tf.maximum(channelSum(tf.square(v)), SUM_SQUARES_FLOOR)) as tf.Tensor1D)
+}
+
+/** `w = g * v / ||v||`, `g` broadcast along the last (output) axis. Plain ops (autodiff). */
 export function weightNormKernel(v: tf.Tensor, g: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(v, tf.div(g, channelNorm(v))))
 }
+
+/**
+ * What the closed-form gradients need from the forward pass: `norm = ||v||`, `s = g / norm`, and
+ * `k = -s / norm^2` where the sum of squares is above the floor, else 0 (there `norm` is a
+ * constant, as autodiff of `maximum` has it), so that `d s / d v = k * v` per channel.
+ */
+function scaleAndSlope(v: tf.Tensor, g: tf.Tensor): { norm: tf.Tensor1D; s: tf.Tensor1D; k: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const sumSquares = channelSum(tf.square(v))
+    const floored = tf.maximum(sumSquares, SUM_SQUARES_FLOOR) as tf.Tensor1D
+    const norm = tf.sqrt(floored) as tf.Tensor1D
+    const s = tf.div(g, norm) as tf.Tensor1D
+    const k = tf.where(tf.greaterEqual(sumSquares, SUM_SQUARES_FLOOR), tf.neg(tf.div(s, floored)), tf.zerosLike(s)) as tf.Tensor1D
+    return { norm, s, k }
+  })
+}
+
+/**
+ * `v` itself when it is a variable, which no tidy disposes and which keeps its value until the
+ * optimizer runs after the backward pass: the gradient can read it without the full copy that
+ * `save` makes (on wasm, a copy of every saved tensor). Anything else goes through `save`.
+ */
+function keepForBackward(v: tf.Tensor, toSave: tf.Tensor[]): (saved: tf.Tensor[]) => tf.Tensor {
+  if (v instanceof tf.Variable) return () => v
+  const index = toSave.push(v) - 1
+  return (saved) => saved[index]
+}
+
+/**
+ * `w = v * g / ||v||` (the same values as `weightNormKernel`) with the closed-form gradient:
+ * with `s = g / ||v||` and `u = sum(dw * v)` per channel, `dg = u / ||v||` and
+ * `dv = s dw - (s u / ||v||^2) v`.
+ */
+export const normalizedKernel: (v: tf.Tensor, g: tf.Tensor) => tf.Tensor = tf.customGrad(((v: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+  const { norm, s, k } = scaleAndSlope(v, g)
+  const toSave: tf.Tensor[] = [norm, s, k]
+  const vOf = keepForBackward(v, toSave)
+  save(toSave)
+  return {
+    value: tf.mul(v, s),
+    gradFunc: (dw: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const [n, sc, kc] = saved
+        const vv = vOf(saved)
+        const u = channelSum(tf.mul(dw, vv))
+        return [tf.add(tf.mul(dw, sc), tf.mul(vv, tf.mul(u, kc))), tf.div(u, n)]
+      })
+  }
+}) as unknown as CustomGradientFunc)
+
+/**
+ * `z * g / ||v||` per output channel (the last axis of `z`), where `z` is the layer's linear op
+ * applied with `v` itself: the same values as applying it with `weightNormKernel(v, g)`. Closed-form
+ * gradient: with `t = sum(dy * z)` per channel, `dz = s dy`, `dg = t / ||v||`,
+ * `dv = -(s t / ||v||^2) v` (the op's own gradient adds the part through `z`).
+ */
+export const normalizedOutput: (z: tf.Tensor, v: tf.Tensor, g: tf.Tensor) => tf.Tensor = tf.customGrad(((
+  z: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  save: tf.GradSaveFunc
+) => {
+  const { norm, s, k } = scaleAndSlope(v, g)
+  const toSave: tf.Tensor[] = [z, norm, s, k]
+  const vOf = keepForBackward(v, toSave)
+  save(toSave)
+  return {
+    value: tf.mul(z, s),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const [zz, n, sc, kc] = saved
+        const t = channelSum(tf.mul(dy, zz))
+        return [tf.mul(dy, sc), tf.mul(vOf(saved), tf.mul(t, kc)), tf.div(t, n)]
+      })
+  }
+}) as unknown as CustomGradientFunc)
 
 /**
  * The WN parameters that reproduce a plain layer exactly: `v = w`, `g = ||w||`. `g` is computed
@@ -172,18 +270,27 @@ abstract class WeightNormLayerBase extends tf.layers.Layer {
   /** The plain op without bias or activation: conv2d or matMul with the given kernel. */
   abstract linear(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor
 
-  /** `linear(x, v * scale)`, `scale` per output channel; subclasses pick the cheaper order. */
-  protected scaledLinear(x: tf.Tensor, v: tf.Tensor, scale: tf.Tensor): tf.Tensor {
-    return this.linear(x, tf.mul(v, scale))
+  /**
+   * Whether a call on `x` scales the output (`linear(x, v) * s`) rather than the kernel
+   * (`linear(x, v * s)`). Same values; the cost differs. Scaling the kernel takes about 8 passes
+   * over `v`-sized tensors per training step (square, reduce, scale; backward: product,
+   * reduce, two products and a sum); scaling the output about 4 over `v` (square, reduce;
+   * backward: the `v` term and its addition to the op's own gradient) and about 5 over the
+   * output (scale, a saved copy; backward: scale, product, reduce). So the output is scaled
+   * when it is smaller than 4/5 of the kernel: VGG's dense layers, and at 32x32 blocks 4-5.
+   */
+  scalesOutput(x: tf.Tensor): boolean {
+    const shape = this.computeOutputShape(x.shape) as number[]
+    const outputSize = shape.reduce((a, b) => a * b, 1)
+    return 5 * outputSize < 4 * this.vParam.read().size
   }
 
   /** Pre-activations with the current `g` (`unitScale` false) or with `g = 1` (true), without bias. */
   preActivation(x: tf.Tensor, unitScale = false): tf.Tensor {
     return tf.tidy(() => {
       const v = this.vParam.read()
-      const norm = channelNorm(v)
-      const scale = unitScale ? tf.div(1, norm) : tf.div(this.gParam.read(), norm)
-      return this.scaledLinear(x, v, scale)
+      const g = unitScale ? tf.onesLike(this.gParam.read()) : this.gParam.read()
+      return this.scalesOutput(x) ? normalizedOutput(this.linear(x, v), v, g) : this.linear(x, normalizedKernel(v, g))
     })
   }
 
@@ -355,12 +462,6 @@ export class WeightNormDense extends WeightNormLayerBase {
       throw new Error(`WeightNormDense expects input of rank >= 2 with a known last axis, got [${shape.join(', ')}]`)
     }
     this.createWeights(inFeatures)
-  }
-
-  // (x v) * s rather than x (v * s): same result, but scaling the [batch, units] output is far
-  // cheaper than scaling an [in, units] kernel (fc1: 100M values) and its gradient.
-  protected override scaledLinear(x: tf.Tensor, v: tf.Tensor, scale: tf.Tensor): tf.Tensor {
-    return tf.mul(this.linear(x, v), scale)
   }
 
   linear(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {

@@ -4,6 +4,8 @@
  * reported naming the field at fault (`formatSpecError`).
  */
 import { z } from 'zod'
+import { planLayerNames, type LayerPlan } from '../../shared/layer-plan-schema'
+import { lrMultiplierOf, toBuildOptions } from '../model/layer-plan'
 
 const layerName = z.string().min(1)
 const positiveInt = z.number().int().positive()
@@ -155,4 +157,20 @@ export function parseTrainerSpec(input: unknown): TrainerSpec {
   const result = trainerSpecSchema.safeParse(input)
   if (!result.success) throw new Error(`invalid training spec: ${formatSpecError(result.error)}`)
   return result.data
+}
+
+/** The model part of a spec for a layer plan (throws when the plan has problems). */
+export function trainerModelSpec(plan: LayerPlan): TrainerModelSpec {
+  const build = toBuildOptions(plan)
+  const names = planLayerNames(plan.depth)
+  return {
+    depth: plan.depth,
+    inputSize: plan.inputSize,
+    numClasses: plan.numClasses,
+    fcWidth: plan.fcWidth,
+    dropout: plan.dropout,
+    weightNorm: names.filter((n) => build.weightNorm.has(n)),
+    trainable: names.filter((n) => build.trainable.has(n)),
+    lrMultipliers: Object.fromEntries(names.map((n) => [n, lrMultiplierOf(plan, n)]))
+  }
 }

@@ -1,13 +1,12 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { LayerPlan } from '../../shared/layer-plan-schema'
-import { planLayerNames } from '../../shared/layer-plan-schema'
 import type { Hyperparameters, RunDetail, RunProgress, RunStatus, RunSummary } from '../../shared/training'
 import { ApiError } from '../../shared/errors'
-import { lrMultiplierOf, toBuildOptions, validatePlan } from '../model/layer-plan'
+import { validatePlan } from '../model/layer-plan'
 import type { TrainerMessage } from '../engine/trainer-messages'
 import type { TrainerHandle } from '../engine/trainer-process'
-import type { TrainerSpecInput } from '../engine/trainer-spec'
+import { trainerModelSpec, type TrainerSpecInput } from '../engine/trainer-spec'
 import type { Database } from '../store/db'
 import { MetricWriter } from '../store/metric-writer'
 import { createRun, getRun, listRuns, setRunStatus, type RunRecord } from '../store/runs-repo'
@@ -80,20 +79,9 @@ export class TrainingService {
         fields: [{ path: 'plan.numClasses', message: `must be ${snapshot.classNames.length}` }]
       })
     }
-    const build = toBuildOptions(request.plan)
-    const names = planLayerNames(request.plan.depth)
     const h = request.hyperparameters
     const trainer: Omit<TrainerSpecInput, 'runId' | 'checkpointDir'> = {
-      model: {
-        depth: request.plan.depth,
-        inputSize: request.plan.inputSize,
-        numClasses: request.plan.numClasses,
-        fcWidth: request.plan.fcWidth,
-        dropout: request.plan.dropout,
-        weightNorm: names.filter((n) => build.weightNorm.has(n)),
-        trainable: names.filter((n) => build.trainable.has(n)),
-        lrMultipliers: Object.fromEntries(names.map((n) => [n, lrMultiplierOf(request.plan, n)]))
-      },
+      model: trainerModelSpec(request.plan),
       weights: request.weightsPath ? { path: path.resolve(request.weightsPath) } : null,
       data: {
         classNames: snapshot.classNames,

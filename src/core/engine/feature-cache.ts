@@ -110,13 +110,32 @@ export class FeatureStore {
   private readonly perImage: number
   private readonly data: Float32Array[]
 
+  /** `shared`: in SharedArrayBuffers, for worker replicas to read in place. */
   constructor(
     readonly count: number,
     readonly featureShape: readonly number[],
-    readonly variants: 1 | 2
+    readonly variants: 1 | 2,
+    shared = false,
+    buffers?: readonly SharedArrayBuffer[]
   ) {
     this.perImage = featureShape.reduce((a, b) => a * b, 1)
-    this.data = Array.from({ length: variants }, () => new Float32Array(count * this.perImage))
+    const floats = count * this.perImage
+    this.data = Array.from({ length: variants }, (_, v) => {
+      const given = buffers?.[v]
+      if (given !== undefined) return new Float32Array(given)
+      return shared ? new Float32Array(new SharedArrayBuffer(floats * 4)) : new Float32Array(floats)
+    })
+  }
+
+  /** A store over the buffers of a shared one (in another thread). */
+  static fromShared(count: number, featureShape: readonly number[], buffers: readonly SharedArrayBuffer[]): FeatureStore {
+    return new FeatureStore(count, featureShape, buffers.length === 2 ? 2 : 1, true, buffers)
+  }
+
+  /** The shared buffers (for `fromShared`), or null when the store is not shared. */
+  sharedBuffers(): SharedArrayBuffer[] | null {
+    const buffers = this.data.map((d) => d.buffer)
+    return buffers.every((b) => b instanceof SharedArrayBuffer) ? (buffers as SharedArrayBuffer[]) : null
   }
 
   /** Stores the features of images `first ..` for one orientation. */
@@ -146,9 +165,9 @@ export async function buildFeatureStore(
   featureShape: readonly number[],
   variants: 1 | 2,
   preprocessing: Preprocessing,
-  options: { chunk: number; onChunk?: (images: number) => void; shouldStop?: () => boolean; yieldToEventLoop: () => Promise<void> }
+  options: { chunk: number; shared: boolean; onChunk?: (images: number) => void; shouldStop?: () => boolean; yieldToEventLoop: () => Promise<void> }
 ): Promise<FeatureStore> {
-  const store = new FeatureStore(set.count, featureShape, variants)
+  const store = new FeatureStore(set.count, featureShape, variants, options.shared)
   const order = Int32Array.from({ length: set.count }, (_, i) => i)
   for (let variant = 0; variant < variants; variant++) {
     for (const indices of batchSlices(order, options.chunk)) {

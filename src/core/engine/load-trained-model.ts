@@ -27,7 +27,7 @@ import type { Preprocessing, VggWeights } from '../weights/vgg-weights'
 import type { Database } from '../store/db'
 import { getRun } from '../store/runs-repo'
 import { loadCheckpoint, readCheckpointState, MANIFEST_FILE } from './checkpoint'
-import { modelVariables } from './trainer'
+import { modelVariables } from './replica'
 import { preprocessingSchema } from './trainer-spec'
 
 /** The `format` tag of everything `export` writes (tfjs metadata and safetensors `__metadata__`). */

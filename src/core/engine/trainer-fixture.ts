@@ -12,8 +12,13 @@ import type { TrainerSpecInput } from './trainer-spec'
 
 export const CLASSES = ['class-0', 'class-1', 'class-2']
 
-/** What every quick test run shares: random init, constant rate, no augmentation or early stopping, wasm. */
+/**
+ * What every quick test run shares: random init, constant rate, no augmentation or early
+ * stopping, wasm, one replica (data-parallel runs have their own tests; worker threads would
+ * only slow these small runs down).
+ */
 export const QUICK_RUN = {
+  replicas: 1,
   weights: null,
   schedule: { kind: 'constant', warmupEpochs: 0 },
   earlyStopping: null,

@@ -47,6 +47,8 @@ export type TrainerMessage =
       warnings: string[]
       /** Whether the frozen prefix (up to `boundary`) is cached, and why (or why not), for the user. */
       featureCache: { cached: boolean; boundary: string | null; reason: string }
+      /** Model replicas sharing each batch (data-parallel over CPU cores). */
+      replicas: number
     }
   | {
       type: 'step'

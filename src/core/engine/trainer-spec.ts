@@ -118,6 +118,12 @@ export const trainerSpecSchema = z
      * feature-cache.ts); 'off' runs it every step (benchmarks, the equivalence test).
      */
     featureCache: z.enum(['auto', 'off']).default('auto'),
+    /**
+     * Model replicas that share each batch (data-parallel over CPU cores, see data-parallel.ts);
+     * 'auto': one per core on wasm, 1 on other backends. Results depend on the number (dropout
+     * and augmentation draw per replica), not on the machine.
+     */
+    replicas: z.union([z.literal('auto'), z.number().int().min(1).max(16)]).default('auto'),
     /** Send a `step` message every this many steps. */
     stepMetricsEvery: positiveInt.default(1)
   })

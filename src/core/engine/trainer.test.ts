@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs'
 import { describe, expect, it } from 'vitest'
 import { floatsDiffer } from '../../../test/generators/vgg-weight-files'
 import { loadCheckpoint } from './checkpoint'
-import { LayerwiseOptimizer } from './trainer'
+import { LayerwiseOptimizer } from './optimizer'
 import { epochs, layerValues, record, trainerFixture } from './trainer-fixture'
 
 const { state, spec } = trainerFixture()

@@ -22,7 +22,6 @@
  */
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { buildVgg, planVgg, planWeightLoading, type VggOptions } from '../model/vgg'
 import { channelNorm, isWeightNormLayer, type WeightNormLayer } from '../model/weight-norm'
 import { loadVggWeights, type LoadedVggWeights } from '../weights/load-weights'
 import { TORCHVISION_PREPROCESSING, type Preprocessing } from '../weights/vgg-weights'
@@ -37,12 +36,15 @@ import {
   type LoadedCheckpoint
 } from './checkpoint'
 import { classWeights } from './class-weights'
-import { batchLabels, batchSlices, decodeImageSet, deriveSeed, epochOrder, type ImageSet } from './data-loader'
-import { buildFeatureStore, NetworkInputs, planFeatureCache, prefixOutputShape, splitAtFrozenPrefix, type FeatureCachePlan, type InputSource } from './feature-cache'
+import { GradientExchange, replicaCount, ReplicaWorkers, shareImageSet, shareOf } from './data-parallel'
+import { batchSlices, decodeImageSet, epochOrder, type ImageSet } from './data-loader'
+import { buildFeatureStore, NetworkInputs, planFeatureCache, prefixOutputShape, type FeatureCachePlan, type InputSource } from './feature-cache'
+import type { LayerwiseOptimizer } from './optimizer'
+import { buildTrainingModel, disposeGradients, modelVariables, Replica, restoreModelVariables } from './replica'
 import { learningRateAt } from './lr-schedule'
 import { selectBackend } from './select-backend'
 import type { EpochMetrics, TrainerMessage, TrainerStatus, WeightNormStats } from './trainer-messages'
-import { parseTrainerSpec, type EarlyStoppingSpec, type OptimizerSpec, type TrainerSpec, type TrainerSpecInput } from './trainer-spec'
+import { parseTrainerSpec, type EarlyStoppingSpec, type TrainerSpec, type TrainerSpecInput } from './trainer-spec'
 import type { BackendName } from '../../shared/dto'
 
 export interface TrainerHooks {
@@ -64,172 +66,6 @@ export interface TrainResult {
   model: tf.LayersModel
 }
 
-// ---------------------------------------------------------------- optimizer
-
-/** One trainable variable as the optimizer sees it. */
-export interface OptimizedVariable {
-  /** Stable name: `<layer>/<kernel|bias|v|g>`. */
-  key: string
-  layer: string
-  variable: tf.Variable
-  /** Learning-rate multiplier of its layer. */
-  multiplier: number
-  /** Weight decay applies: kernels and WN `v`, not biases or WN `g`. */
-  decays: boolean
-}
-
-/**
- * SGD (momentum), Adam and AdamW with a per-variable learning-rate multiplier: each variable's
- * step is `learningRate * multiplier` times what the optimizer would do. (Scaling the step,
- * not the gradient: Adam divides the gradient's scale away, so a scaled gradient would change
- * nothing but the epsilon's weight.) Variables with multiplier 0 should not be given at all.
- *
- * - sgd: `g += wd * w` (decay variables), `buf = momentum * buf + g`, `w -= lr * buf` (PyTorch).
- * - adam: `g += wd * w`, then Adam with bias correction (Kingma & Ba).
- * - adamw: `w -= lr * wd * w` (decoupled, Loshchilov & Hutter), then Adam on the plain gradient.
- *
- * Its state (the slots and the step counter) is what checkpoints save.
- */
-export class LayerwiseOptimizer {
-  readonly kind: OptimizerSpec['kind']
-  /** Updates applied so far (Adam's t). */
-  step = 0
-  private readonly slots = new Map<string, tf.Variable[]>()
-  private readonly beta1: number
-  private readonly beta2: number
-  private readonly epsilon: number
-  private readonly momentum: number
-  private readonly weightDecay: number
-
-  constructor(
-    spec: OptimizerSpec,
-    readonly variables: readonly OptimizedVariable[]
-  ) {
-    this.kind = spec.kind
-    this.beta1 = spec.beta1 ?? 0.9
-    this.beta2 = spec.beta2 ?? 0.999
-    this.epsilon = spec.epsilon ?? 1e-8
-    this.momentum = spec.momentum ?? 0
-    this.weightDecay = spec.weightDecay ?? 0
-    const slotNames = this.slotNames()
-    for (const v of variables) {
-      this.slots.set(
-        v.key,
-        slotNames.map(() => tf.tidy(() => tf.variable(tf.zeros(v.variable.shape), false)))
-      )
-    }
-  }
-
-  /** Names of the per-variable state: Adam's moments, SGD's momentum buffer. */
-  slotNames(): string[] {
-    if (this.kind === 'sgd') return this.momentum > 0 ? ['momentum'] : []
-    return ['m', 'v']
-  }
-
-  /**
-   * Applies one update with base learning rate `learningRate`; `grads` keyed by tf variable
-   * name. Memory: every new value is computed in its own
-   * `tidy` and assigned at once, so besides a variable, its slots and its gradient only a few
-   * temporaries of its size are alive at a time (fc1 at 224 is 411 MB a copy; keeping every
-   * temporary of a step would not fit the 4 GiB wasm heap).
-   */
-  applyGradients(grads: tf.NamedTensorMap, learningRate: number): void {
-    this.step++
-    for (const v of this.variables) {
-      const grad = grads[v.variable.name]
-      if (grad === undefined) throw new Error(`no gradient for ${v.key}`)
-      tf.tidy(() => this.update(v, grad, learningRate * v.multiplier))
-    }
-  }
-
-  private update(v: OptimizedVariable, grad: tf.Tensor, lr: number): void {
-    const t = this.step
-    const w = v.variable
-    const decay = v.decays ? this.weightDecay : 0
-    const [s0, s1] = this.slots.get(v.key) ?? []
-    const assign = (target: tf.Variable, value: () => tf.Tensor) => target.assign(tf.tidy(value))
-    if (this.kind === 'sgd') {
-      const g = decay > 0 ? tf.add(grad, tf.mul(w, decay)) : grad
-      if (s0 !== undefined) assign(s0, () => tf.add(tf.mul(s0, this.momentum), g))
-      assign(w, () => tf.sub(w, tf.mul(s0 ?? g, lr)))
-      return
-    }
-    const g = this.kind === 'adam' && decay > 0 ? tf.add(grad, tf.mul(w, decay)) : grad
-    assign(s0, () => tf.add(tf.mul(s0, this.beta1), tf.mul(g, 1 - this.beta1)))
-    assign(s1, () => tf.add(tf.mul(s1, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)))
-    const stepSize = (lr * Math.sqrt(1 - Math.pow(this.beta2, t))) / (1 - Math.pow(this.beta1, t))
-    // PyTorch's form: lr * m_hat / (sqrt(v_hat) + eps) with eps scaled into the uncorrected v.
-    const eps = this.epsilon * Math.sqrt(1 - Math.pow(this.beta2, t))
-    const change = tf.tidy(() => tf.mul(tf.div(s0, tf.add(tf.sqrt(s1), eps)), stepSize))
-    assign(w, () => tf.sub(this.kind === 'adamw' && decay > 0 ? tf.mul(w, 1 - lr * decay) : w, change))
-  }
-
-  /** Every slot as `<key>/<slot>` -> variable, for checkpoints. */
-  stateVariables(): { name: string; variable: tf.Variable }[] {
-    const names = this.slotNames()
-    return this.variables.flatMap((v) => (this.slots.get(v.key) ?? []).map((variable, i) => ({ name: `${v.key}/${names[i]}`, variable })))
-  }
-
-  dispose(): void {
-    for (const slots of this.slots.values()) tf.dispose(slots)
-    this.slots.clear()
-  }
-}
-
-// ---------------------------------------------------------------- model
-
-interface ModelVariable {
-  key: string
-  layer: tf.layers.Layer
-  variable: tf.LayerVariable
-  kind: string
-}
-
-/** Every weight of the model as `<layer>/<kernel|bias|v|g>`, in layer order. */
-export function modelVariables(model: tf.LayersModel): ModelVariable[] {
-  return model.layers.flatMap((layer) =>
-    layer.weights.map((variable) => {
-      const kind = variable.originalName.split('/').pop() ?? variable.originalName
-      return { key: `${layer.name}/${kind}`, layer, variable, kind }
-    })
-  )
-}
-
-function vggOptions(spec: TrainerSpec): Omit<VggOptions, 'weights'> {
-  const m = spec.model
-  return {
-    depth: m.depth,
-    inputSize: m.inputSize,
-    numClasses: m.numClasses,
-    fcWidth: m.fcWidth,
-    dropout: m.dropout,
-    weightNorm: new Set(m.weightNorm),
-    trainable: new Set(m.trainable)
-  }
-}
-
-/**
- * Gives every layer in `layers` seeded kernels and zero biases (buildVgg's own initializers are
- * unseeded): He-uniform for the ReLU layers (convs, fc1, fc2), Glorot-uniform for the linear
- * `predictions`. He keeps the activations' scale through a VGG without batch norm; with Glorot
- * everywhere a random VGG11's features come out ~100x smaller than its input and barely vary
- * between images. A WN layer gets v = w, g = ||w||, as a fresh WN layer would.
- */
-export function seededInit(model: tf.LayersModel, layers: readonly string[], seed: number): void {
-  layers.forEach((name) => {
-    const layer = model.getLayer(name)
-    const layerSeed = deriveSeed(seed, 0x1a, model.layers.indexOf(layer))
-    tf.tidy(() => {
-      const kernelShape = isWeightNormLayer(layer) ? layer.vParam.shape : layer.getWeights()[0].shape
-      const initializer = name === 'predictions' ? tf.initializers.glorotUniform({ seed: layerSeed }) : tf.initializers.heUniform({ seed: layerSeed })
-      const kernel = initializer.apply(kernelShape as number[], 'float32')
-      const bias = tf.zeros([kernelShape[kernelShape.length - 1] ?? 1])
-      if (isWeightNormLayer(layer)) layer.setFromPlain(kernel, bias)
-      else layer.setWeights([kernel, bias])
-    })
-  })
-}
-
 function weightNormStats(model: tf.LayersModel): WeightNormStats[] {
   return model.layers.filter(isWeightNormLayer).map((layer: WeightNormLayer) => {
     const g = layer.gParam.read().dataSync() as Float32Array
@@ -245,34 +81,6 @@ function weightNormStats(model: tf.LayersModel): WeightNormStats[] {
     const vNormMean = norms.reduce((a, b) => a + b, 0) / norms.length
     return { layer: layer.name, gMean: sum / g.length, gMin: min, gMax: max, vNormMean }
   })
-}
-
-/** The Dropout layers, whose seed is set before every step so masks are reproducible. */
-function dropoutLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  return model.layers.filter((l) => l.getClassName() === 'Dropout')
-}
-
-function setDropoutSeeds(layers: readonly tf.layers.Layer[], seed: number, epoch: number, step: number): void {
-  // tf.layers.Dropout passes its (private) `seed` to tf.dropout on every call; a fixed seed
-  // would repeat one mask every step, so each step gets its own.
-  layers.forEach((layer, i) => Reflect.set(layer, 'seed', deriveSeed(seed, 0xd0, epoch, step, i)))
-}
-
-// ---------------------------------------------------------------- loss and metrics
-
-/** Class-weighted mean softmax cross-entropy: sum(w_i * ce_i) / sum(w_i), w_i = weight of i's class. */
-export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D | null): tf.Scalar {
-  return tf.tidy(() => {
-    const numClasses = logits.shape[1]
-    const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(labels, numClasses), tf.logSoftmax(logits)), 1))
-    if (weights === null) return tf.mean(ce) as tf.Scalar
-    const w = tf.gather(weights, labels)
-    return tf.div(tf.sum(tf.mul(ce, w)), tf.sum(w)) as tf.Scalar
-  })
-}
-
-function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar)
 }
 
 function isBetter(metric: EarlyStoppingSpec['metric'] | 'train_loss', a: EpochMetrics, b: EpochMetrics): boolean {
@@ -293,36 +101,6 @@ function selectionMetric(spec: TrainerSpec, hasValidation: boolean): EarlyStoppi
 }
 
 // ---------------------------------------------------------------- the run
-
-function describeSkip(skip: { layer: string; reason: string }[]): string[] {
-  return skip.map((s) => `${s.layer} starts fresh (seeded init): ${s.reason}`)
-}
-
-async function restoreModelVariables(model: tf.LayersModel, checkpoint: LoadedCheckpoint): Promise<void> {
-  for (const v of modelVariables(model)) {
-    const t = checkpoint.tensors.get(`model/${v.key}`)
-    if (t === undefined) throw new Error(`checkpoint ${checkpoint.path} has no ${v.key}: it was written for another model configuration`)
-    const shape = v.variable.shape as number[]
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`checkpoint ${checkpoint.path}: ${v.key} has shape [${t.shape.join(', ')}], the model [${shape.join(', ')}]`)
-    }
-    tf.tidy(() => {
-      v.variable.write(tf.tensor(t.data, t.shape, 'float32'))
-    })
-  }
-}
-
-function restoreOptimizer(optimizer: LayerwiseOptimizer, checkpoint: LoadedCheckpoint): void {
-  if (checkpoint.state.optimizer.kind !== optimizer.kind) {
-    throw new Error(`checkpoint ${checkpoint.path} was written with optimizer ${checkpoint.state.optimizer.kind}, the spec asks for ${optimizer.kind}`)
-  }
-  for (const slot of optimizer.stateVariables()) {
-    const t = checkpoint.tensors.get(`optimizer/${slot.name}`)
-    if (t === undefined) throw new Error(`checkpoint ${checkpoint.path} has no optimizer state ${slot.name} (were other layers trained?)`)
-    tf.tidy(() => slot.variable.assign(tf.tensor(t.data, t.shape, 'float32')))
-  }
-  optimizer.step = checkpoint.state.optimizer.step
-}
 
 function snapshotTensors(model: tf.LayersModel, optimizer: LayerwiseOptimizer): CheckpointTensor[] {
   const fromModel = modelVariables(model).map((v) => ({ name: `model/${v.key}`, shape: [...(v.variable.shape as number[])], data: v.variable.read().dataSync() as Float32Array }))
@@ -354,13 +132,16 @@ export async function train(input: TrainerSpecInput | TrainerSpec, hooks: Partia
   }
 }
 
-async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult> {
-  const emit = hooks.onProgress
-  const selection = await selectBackend({ forced: spec.backend })
-  await removeUnfinishedCheckpoints(spec.checkpointDir)
-  const warnings: string[] = []
-
-  const resume = spec.resumeFrom === undefined ? null : await loadCheckpoint(spec.resumeFrom)
+/**
+ * The model a run starts from (weights loaded, or seeded, or to be restored from `resume`) and
+ * the preprocessing it trains with. The weights' arrays are not kept once the model holds them.
+ */
+async function startingModel(
+  spec: TrainerSpec,
+  resume: LoadedCheckpoint | null,
+  emit: TrainerHooks['onProgress'],
+  warnings: string[]
+): Promise<{ model: tf.LayersModel; preprocessing: Preprocessing }> {
   let loaded: LoadedVggWeights | null = null
   if (spec.weights !== null && resume === null) {
     emit({ type: 'preparing', stage: 'loading-weights', done: 0, total: 1 })
@@ -372,42 +153,34 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
   if (spec.preprocessing !== undefined && loaded !== null && spec.preprocessing.kind !== loaded.preprocessing.kind) {
     warnings.push(`preprocessing ${spec.preprocessing.kind} differs from the weights' own (${loaded.preprocessing.kind})`)
   }
+  const built = buildTrainingModel(spec, loaded, resume !== null)
+  warnings.push(...built.warnings)
+  return { model: built.model, preprocessing }
+}
 
-  const options = vggOptions(spec)
-  const model = buildVgg({ ...options, weights: loaded?.weights })
-  let optimizer: LayerwiseOptimizer | null = null
+async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult> {
+  const emit = hooks.onProgress
+  const selection = await selectBackend({ forced: spec.backend })
+  await removeUnfinishedCheckpoints(spec.checkpointDir)
+  const warnings: string[] = []
+
+  const resume = spec.resumeFrom === undefined ? null : await loadCheckpoint(spec.resumeFrom)
+  const { model, preprocessing } = await startingModel(spec, resume, emit, warnings)
+  let replica: Replica | null = null
+  let workers: ReplicaWorkers | null = null
   try {
-    const allWeighted = [...planVgg(options).kernelShapes.keys()]
-    if (resume === null) {
-      const fresh = loaded === null ? allWeighted : planWeightLoading(planVgg(options), loaded.weights).skip.map((s) => s.layer)
-      if (loaded !== null) warnings.push(...describeSkip(planWeightLoading(planVgg(options), loaded.weights).skip))
-      seededInit(model, fresh, spec.seed)
-    }
-    loaded = null // the model holds the weights now; let the arrays go
-
     const trainItems = spec.data.items.filter((i) => i.split === 'train')
     const valItems = spec.data.items.filter((i) => i.split === 'validation')
     const total = spec.data.items.length
     const progress = (offset: number) => (done: number) => emit({ type: 'preparing', stage: 'decoding', done: offset + done, total })
-    const trainSet = await decodeImageSet(trainItems, spec.model.inputSize, preprocessing.channelOrder, progress(0))
+    const replicas = replicaCount(spec, selection.backend)
+    const decodedTrain = await decodeImageSet(trainItems, spec.model.inputSize, preprocessing.channelOrder, progress(0))
+    const trainSet = replicas > 1 ? shareImageSet(decodedTrain) : decodedTrain
     const valSet = await decodeImageSet(valItems, spec.model.inputSize, preprocessing.channelOrder, progress(trainItems.length))
 
-    const weightsPerClass = classWeights(spec.classWeights, Array.from(trainSet.labels), spec.model.numClasses)
-    const optimized: OptimizedVariable[] = modelVariables(model)
-      .filter((v) => v.variable.trainable && v.layer.trainable)
-      .map((v) => ({
-        key: v.key,
-        layer: v.layer.name,
-        // A LayerVariable's value is the tf.Variable that gradients are taken against.
-        variable: v.variable.read() as tf.Variable,
-        multiplier: spec.model.lrMultipliers[v.layer.name] ?? 1,
-        decays: v.kind === 'kernel' || v.kind === 'v'
-      }))
-      .filter((v) => v.multiplier > 0)
-    if (optimized.length === 0) throw new Error('nothing to train: every trainable layer has learning-rate multiplier 0')
-    optimizer = new LayerwiseOptimizer(spec.optimizer, optimized)
-    const optimizedLayers = new Set(optimized.map((v) => v.layer))
-    const split = splitAtFrozenPrefix(model, (layer) => optimizedLayers.has(layer.name))
+    const weightsPerClass = spec.classWeights === 'none' ? null : classWeights(spec.classWeights, Array.from(trainSet.labels), spec.model.numClasses)
+    replica = new Replica(spec, model, weightsPerClass, 0)
+    const { split } = replica
     const featureShape = prefixOutputShape(model, split)
     const cachePlan = planFeatureCache({
       mode: spec.featureCache,
@@ -416,12 +189,13 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       images: trainSet.count + valSet.count,
       augmentation: spec.augmentation
     })
-    const cache = async (set: ImageSet, offset: number): Promise<InputSource> => {
+    const cache = async (set: ImageSet, offset: number, shared: boolean): Promise<InputSource> => {
       if (!cachePlan.cached) return { set, store: null }
       let done = offset
       const total = (trainSet.count + valSet.count) * cachePlan.variants
       const store = await buildFeatureStore(set, split.prefix, featureShape, cachePlan.variants, preprocessing, {
         chunk: spec.batchSize,
+        shared,
         yieldToEventLoop,
         shouldStop: hooks.shouldStop,
         onChunk: (n) => {
@@ -431,14 +205,14 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       })
       return { set, store }
     }
-    const trainSource = await cache(trainSet, 0)
-    const valSource = await cache(valSet, trainSet.count * cachePlan.variants)
+    const trainSource = await cache(trainSet, 0, replicas > 1)
+    const valSource = await cache(valSet, trainSet.count * cachePlan.variants, false)
+    replica.feed(new NetworkInputs(split, preprocessing, spec.augmentation), trainSource, valSource)
 
     const history: EpochMetrics[] = []
     let startEpoch = 0
     if (resume !== null) {
-      await restoreModelVariables(model, resume)
-      restoreOptimizer(optimizer, resume)
+      replica.restore(resume)
       history.push(...resume.state.history)
       startEpoch = resume.state.epoch
     }
@@ -446,6 +220,25 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
     const stepsPerEpoch = Math.ceil(trainSet.count / spec.batchSize)
     if (resume !== null && resume.state.stepsPerEpoch !== stepsPerEpoch) {
       throw new Error(`checkpoint ${resume.path} was written with ${resume.state.stepsPerEpoch} steps per epoch, this spec gives ${stepsPerEpoch} (other data or batch size)`)
+    }
+    if (replicas > 1) {
+      const shapes = replica.optimizer.variables.map((v) => [...v.variable.shape])
+      const features = trainSource.store?.sharedBuffers() ?? null
+      const exchange = GradientExchange.create(shapes, replicas)
+      workers = await ReplicaWorkers.start(
+        replicas,
+        {
+          spec,
+          backend: selection.backend,
+          preprocessing,
+          weightsPerClass,
+          resumeFrom: resume?.path ?? null,
+          train: trainSet,
+          trainFeatures: features === null ? null : { shape: featureShape, buffers: features },
+          exchange: { buffer: exchange.buffer, shapes, replicas }
+        },
+        exchange
+      )
     }
     const trainableParams = model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0)
     emit({
@@ -459,98 +252,86 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       validationImages: valSet.count,
       startEpoch,
       warnings,
-      featureCache: describeCache(cachePlan)
+      featureCache: describeCache(cachePlan),
+      replicas
     })
 
-    const inputs = new NetworkInputs(split, preprocessing, spec.augmentation)
-    const loop = new EpochLoop(spec, model, optimizer, { train: trainSource, validation: valSource, inputs }, weightsPerClass, preprocessing, stepsPerEpoch, hooks)
-    try {
-      const outcome = await loop.run(startEpoch, history, selection.backend)
-      return { ...outcome, model }
-    } finally {
-      loop.dispose()
-    }
+    const loop = new EpochLoop(spec, replica, workers, preprocessing, stepsPerEpoch, hooks)
+    const outcome = await loop.run(startEpoch, history, selection.backend)
+    return { ...outcome, model }
   } catch (error) {
     model.dispose()
     throw error
   } finally {
-    optimizer?.dispose()
+    replica?.dispose()
+    await workers?.close()
   }
+}
+
+function fail(message: string): never {
+  throw new Error(message)
 }
 
 function describeCache(plan: FeatureCachePlan): { cached: boolean; boundary: string | null; reason: string } {
   return { cached: plan.cached, boundary: plan.boundary, reason: plan.reason }
 }
 
-/** What the epoch loop feeds the network from. */
-interface LoopData {
-  train: InputSource
-  validation: InputSource
-  inputs: NetworkInputs
-}
-
 class EpochLoop {
-  private readonly classWeights: tf.Tensor1D | null
-  private readonly dropouts: tf.layers.Layer[]
-  private readonly variables: tf.Variable[]
   private readonly checkpoints: string[] = []
+  private readonly model: tf.LayersModel
+  private readonly optimizer: LayerwiseOptimizer
   private readonly trainSet: ImageSet
-  private readonly valSet: ImageSet
+  private readonly valSet: ImageSet | null
+  /** Steps exchanged so far: their parity picks the exchange's region. */
+  private exchanged = 0
 
   constructor(
     private readonly spec: TrainerSpec,
-    private readonly model: tf.LayersModel,
-    private readonly optimizer: LayerwiseOptimizer,
-    private readonly data: LoopData,
-    weightsPerClass: number[],
+    private readonly replica: Replica,
+    private readonly workers: ReplicaWorkers | null,
     private readonly preprocessing: Preprocessing,
     private readonly stepsPerEpoch: number,
     private readonly hooks: TrainerHooks
   ) {
-    this.classWeights = spec.classWeights === 'none' ? null : tf.tensor1d(weightsPerClass)
-    this.dropouts = dropoutLayers(model)
-    this.variables = optimizer.variables.map((v) => v.variable)
-    this.trainSet = data.train.set
-    this.valSet = data.validation.set
-  }
-
-  dispose(): void {
-    this.classWeights?.dispose()
+    this.model = replica.model
+    this.optimizer = replica.optimizer
+    this.trainSet = replica.train?.set ?? fail('no training data')
+    this.valSet = replica.validation?.set ?? null
   }
 
   private learningRate(globalStep: number): number {
     return learningRateAt(this.spec.schedule, { baseLearningRate: this.spec.optimizer.learningRate, stepsPerEpoch: this.stepsPerEpoch, epochs: this.spec.epochs }, globalStep)
   }
 
-  /** One optimizer step on a batch; returns the loss and the number of correct predictions. */
-  private trainStep(indices: Int32Array, epoch: number, step: number, learningRate: number): { loss: number; correct: number } {
-    setDropoutSeeds(this.dropouts, this.spec.seed, epoch, step)
-    const { inputs } = this.data
-    const [loss, correct] = tf.tidy(() => {
-      // The frozen prefix (or the cache) runs here, outside the gradient tape.
-      const x = inputs.training(this.data.train, indices, deriveSeed(this.spec.seed, 0xa9, epoch, step))
-      const labels = tf.tensor1d(batchLabels(this.trainSet, indices), 'int32')
-      let correctCountTensor: tf.Scalar | null = null
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = inputs.logits(x, true)
-        correctCountTensor = tf.keep(correctCount(logits, labels))
-        return weightedCrossEntropy(logits, labels, this.classWeights)
-      }, this.variables)
-      this.optimizer.applyGradients(grads, learningRate)
-      const c = correctCountTensor as tf.Scalar | null
-      if (c === null) throw new Error('the forward pass did not run')
-      return [value, c]
-    })
+  /** One optimizer step on a batch (shared among the replicas); returns the loss and the number of correct predictions. */
+  private async trainStep(indices: Int32Array, epoch: number, step: number, learningRate: number): Promise<{ loss: number; correct: number }> {
+    const { workers, replica } = this
+    if (workers === null) return replica.trainStep(indices, epoch, step, learningRate)
+    const parity = this.exchanged++ % 2
+    const shares = Array.from({ length: workers.replicas }, (_, r) => shareOf(indices, workers.replicas, r))
+    workers.step(shares, epoch, step, parity)
+    const own = replica.gradients(shares[0], epoch, step)
     try {
-      return { loss: loss.dataSync()[0], correct: correct.dataSync()[0] }
+      const variables = replica.optimizer.variables
+      workers.exchange.write(0, parity, variables.map((v) => own.grads[v.variable.name]))
+      const others = await workers.gradients()
+      const weights = [own.weight, ...others.map((o) => o.weight)]
+      workers.apply(weights, learningRate, parity)
+      replica.optimizer.applyEach((v, i) => workers.exchange.average(0, own.grads[v.variable.name], weights, parity, i), learningRate)
+      const losses = [own.loss.dataSync()[0], ...others.map((o) => o.loss)]
+      const total = weights.reduce((a, b) => a + b, 0)
+      return {
+        loss: losses.reduce((sum, l, r) => sum + l * weights[r], 0) / total,
+        correct: own.correct.dataSync()[0] + others.reduce((sum, o) => sum + o.correct, 0)
+      }
     } finally {
-      tf.dispose([loss, correct])
+      disposeGradients(own)
     }
   }
 
   /** Unweighted loss and accuracy over the validation set, or null when it is empty or the run was cancelled meanwhile. */
   private async validate(): Promise<{ loss: number; accuracy: number } | 'cancelled' | null> {
-    if (this.valSet.count === 0) return null
+    if (this.valSet === null || this.valSet.count === 0) return null
     let lossSum = 0
     let correct = 0
     const order = Int32Array.from({ length: this.valSet.count }, (_, i) => i)
@@ -558,15 +339,9 @@ class EpochLoop {
       await yieldToEventLoop()
       await this.hooks.waitWhilePaused()
       if (this.hooks.shouldStop()) return 'cancelled'
-      const [l, c] = tf.tidy(() => {
-        const x = this.data.inputs.plain(this.data.validation, indices)
-        const labels = tf.tensor1d(batchLabels(this.valSet, indices), 'int32')
-        const logits = this.data.inputs.logits(x, false)
-        return [tf.mul(weightedCrossEntropy(logits, labels, null), indices.length), correctCount(logits, labels)]
-      })
-      lossSum += l.dataSync()[0]
-      correct += c.dataSync()[0]
-      tf.dispose([l, c])
+      const result = this.replica.evaluate(indices)
+      lossSum += result.lossSum
+      correct += result.correct
     }
     return { loss: lossSum / this.valSet.count, accuracy: correct / this.valSet.count }
   }
@@ -589,7 +364,7 @@ class EpochLoop {
   async run(startEpoch: number, history: EpochMetrics[], backend: BackendName): Promise<Omit<TrainResult, 'model'>> {
     const { spec, hooks } = this
     const emit = hooks.onProgress
-    const metric = selectionMetric(spec, this.valSet.count > 0)
+    const metric = selectionMetric(spec, (this.valSet?.count ?? 0) > 0)
     let status: TrainerStatus = 'completed'
     for (let epoch = startEpoch + 1; epoch <= spec.epochs && status === 'completed'; epoch++) {
       const started = performance.now()
@@ -612,7 +387,7 @@ class EpochLoop {
         const globalStep = (epoch - 1) * this.stepsPerEpoch + step
         learningRate = this.learningRate(globalStep - 1)
         const stepStart = performance.now()
-        const result = this.trainStep(batches[i], epoch, step, learningRate)
+        const result = await this.trainStep(batches[i], epoch, step, learningRate)
         stepSecondsSinceReport += (performance.now() - stepStart) / 1000
         if (!Number.isFinite(result.loss)) throw new Error(`the loss became ${result.loss} at epoch ${epoch}, step ${step}: lower the learning rate`)
         const n = batches[i].length
@@ -653,7 +428,7 @@ class EpochLoop {
       finalCheckpoint = join(spec.checkpointDir, checkpointName(last.epoch))
       if (spec.earlyStopping !== null && best !== null && best.epoch !== last.epoch) {
         finalCheckpoint = join(spec.checkpointDir, checkpointName(best.epoch))
-        await restoreModelVariables(this.model, await loadCheckpoint(finalCheckpoint, (name) => name.startsWith('model/')))
+        restoreModelVariables(this.model, await loadCheckpoint(finalCheckpoint, (name) => name.startsWith('model/')))
         restoredBest = true
       }
     }

@@ -87,6 +87,8 @@ export type RunProgress =
       warnings: string[]
       /** Whether the frozen layers' outputs are cached, and why (or why not), in words. */
       featureCache: string
+      /** Model replicas sharing each batch (one per CPU core on the wasm backend). */
+      replicas: number
     }
   | { runId: number; type: 'step'; epoch: number; step: number; globalStep: number; stepsPerEpoch: number; loss: number; accuracy: number; learningRate: number; imagesPerSec: number; etaSeconds: number | null }
   | ({ runId: number; type: 'epoch'; seconds: number } & EpochSummary)

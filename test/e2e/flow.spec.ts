@@ -156,6 +156,11 @@ test('import a folder, see the report, label with keys, pick layers, train one e
   await expect(panel.getByRole('heading', { name: 'garden, first try' })).toBeVisible()
   const runId = Number(await panel.getAttribute('data-run-id'))
 
+  // Blocks 1-4 are frozen and random flips are the only augmentation: the trainer caches their
+  // output for both orientations, and shares each batch among one model replica per core.
+  await expect(panel.getByTestId('run-how')).toContainText('frozen layers up to block4_pool run once per image', { timeout: 60_000 })
+  await expect(panel.getByTestId('run-how')).toContainText('both orientations')
+
   // The curves get points while it trains (uPlot's own data, as drawn).
   const loss = panel.getByRole('figure', { name: 'Loss' }).getByTestId('uplot')
   await expect.poll(async () => Number(await loss.getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0)

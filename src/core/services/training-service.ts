@@ -156,7 +156,8 @@ export class TrainingService {
           trainImages: message.trainImages,
           validationImages: message.validationImages,
           warnings: message.warnings,
-          featureCache: message.featureCache.reason
+          featureCache: message.featureCache.reason,
+          replicas: message.replicas
         })
         return
       case 'step': {

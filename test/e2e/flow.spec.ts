@@ -1,34 +1,23 @@
 /**
- * The whole user flow, through the UI as a person does it (clicks and keys; the contract is
- * called only to read state for assertions): a folder on disk → import with the folder browser
- * → the report → label the unlabelled images with number keys → the layer plan → one epoch of
- * training with live curves → a reload finds everything as it was.
+ * The whole user flow in web mode, through the UI as a person does it (clicks and keys; the
+ * contract is called only to read state for assertions): a folder on disk → import with the folder
+ * browser → the report → label the unlabelled images with number keys → the layer plan → one epoch
+ * of training with live curves → a reload finds everything as it was. The stages live in
+ * flow-steps.ts; electron.spec.ts runs the same ones in the desktop app.
  */
-import { test, expect, type Locator, type Page } from '@playwright/test'
+import { test, expect, type Page } from '@playwright/test'
 import path from 'node:path'
 import { callFromPage } from './page-api'
 import { startStudio, type RunningStudio } from './studio-server'
-import { writeDuplicate, writeImageFolder, writeTruncatedJpeg } from '../generators/images'
-
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
-const CLASSES = ['disc', 'square', 'stripes']
-/** The unlabelled photos are larger than a thumbnail (256 px): the Label view shows a bigger rendition. */
-const UNLABELLED_SIZE = 400
+import { runWholeFlow, stopwatch, writeGarden, type FlowShell } from './flow-steps'
 
 let studio: RunningStudio
-let garden: string
-const started = Date.now()
-const mark = (what: string) => console.log(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`)
+const mark = stopwatch()
 
 test.beforeAll(async () => {
   studio = await startStudio()
-  // Inside the data dir, where web mode's folder browser may look. One subfolder per class
-  // (4 images each), 6 unlabelled images directly in the folder, a broken JPEG and an exact copy.
-  garden = path.join(studio.dataDir, 'incoming', 'garden')
-  const labelled = await writeImageFolder(garden, { classes: CLASSES, perClass: 4, size: 48, seed: 21 })
-  await writeImageFolder(garden, { classes: CLASSES, perClass: 2, size: UNLABELLED_SIZE, layout: 'flat', seed: 22 })
-  await writeTruncatedJpeg(path.join(garden, 'square', 'broken.jpg'), 48)
-  await writeDuplicate(labelled[0].path, path.join(garden, 'stripes', 'copy.jpg'))
+  // Inside the data dir, where web mode's folder browser may look.
+  await writeGarden(path.join(studio.dataDir, 'incoming', 'garden'))
   mark('studio up, 20 files written')
 })
 
@@ -36,44 +25,8 @@ test.afterAll(async () => {
   await studio?.stop()
 })
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.locator('.n-layout-content .n-scrollbar-container').first().evaluate((el) => el.scrollTo(0, 0))
-  await page.waitForTimeout(350) // transitions settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) })
-}
-
-/** A Naive UI radio button by its exact label. */
-function radio(scope: Locator | Page, label: string): Locator {
-  const exact = new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)
-  return scope.locator('label.n-radio-button', { hasText: exact })
-}
-
-/** The import report as the Datasets view shows it: counts, the broken file and the duplicate. */
-async function expectGardenReport(page: Page): Promise<void> {
-  const panel = page.getByTestId('import-panel')
-  await expect(panel).toContainText('Imported garden', { timeout: 30_000 })
-  const report = panel.getByTestId('import-report')
-  await expect(report).toContainText('18 images imported')
-  await expect(report).toContainText('1 duplicate')
-  await expect(report).toContainText('1 rejected')
-  await expect(report).toContainText('of 20 files')
-  const rejected = panel.getByTestId('import-rejected')
-  await expect(rejected).toContainText('square/broken.jpg')
-  await expect(rejected).toContainText(/corrupt or truncated JPEG/)
-  await panel.getByRole('button', { name: 'Duplicates (1)' }).click()
-  const duplicates = panel.getByTestId('import-duplicates')
-  await expect(duplicates).toContainText('stripes/copy.jpg')
-  await expect(duplicates).toContainText('disc/0000.jpg')
-}
-
-test('import a folder, see the report, label with keys, pick layers, train one epoch, reload and find it all', async ({ page }) => {
-  test.setTimeout(150_000)
-  await page.setViewportSize({ width: 1440, height: 1000 })
-  await page.goto(studio.openUrl)
-
-  // ---- Datasets: import through the folder browser ----------------------------------------
-  await expect(page.getByRole('heading', { name: 'No datasets yet' })).toBeVisible()
-  await page.getByTestId('import-first').click()
+/** Web mode has no native dialog: "Import a folder…" opens the folder browser, which walks to the garden. */
+async function chooseGardenInFolderBrowser(page: Page): Promise<void> {
   const browser = page.getByRole('dialog')
   await browser.getByRole('button', { name: 'Studio data' }).click()
   await browser.getByRole('button', { name: 'Open folder incoming' }).click()
@@ -82,134 +35,18 @@ test('import a folder, see the report, label with keys, pick layers, train one e
   await expect(browser.getByRole('textbox', { name: 'Name of the new dataset' })).toHaveValue('garden')
   await browser.getByRole('button', { name: 'Import this folder' }).click()
   await expect(browser).toBeHidden()
-  await expectGardenReport(page)
-  await expect(page.getByTestId('dataset-title')).toHaveText('garden')
-  await expect(page.getByTestId('grid-count')).toHaveText('18 images')
-  const datasetId = (await callFromPage(page, 'datasets.list'))[0].id
-  mark('imported through the folder browser')
+}
 
-  // ---- Label: unlabelled only, one number key per image -----------------------------------
-  await page.keyboard.press('Alt+2')
-  await expect(page.getByRole('heading', { name: 'Label', level: 1 })).toBeVisible()
-  const count = page.getByTestId('labelled-count')
-  await expect(count).toHaveText('12 of 18 labelled')
-  const unlabelledOnly = page.getByTestId('unlabelled-only')
-  if ((await unlabelledOnly.getAttribute('aria-checked')) !== 'true') await unlabelledOnly.click()
-  await expect(unlabelledOnly).toHaveAttribute('aria-checked', 'true')
-  await expect(page.getByTestId('position')).toHaveText('Image 1 of 6 unlabelled')
-  // Which key gives which class: the class buttons say so.
-  const keyOf = new Map<string, string>()
-  for (let n = 1; n <= CLASSES.length; n++) {
-    const text = (await page.getByTestId(`class-button-${n}`).textContent()) ?? ''
-    const name = CLASSES.find((c) => text.includes(c))
-    expect(name, `class button ${n} names a class: ${text}`).toBeTruthy()
-    keyOf.set(name as string, String(n))
-  }
-  // The big image is a larger rendition than the 256 px thumbnail: the photo's own 400 px.
-  const image = page.getByTestId('label-image')
-  await expect.poll(() => image.evaluate((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth)).toBe(UNLABELLED_SIZE)
-  await shot(page, 'label.png')
-  for (let n = 13; n <= 18; n++) {
-    // The flat files are named after what they show (disc-0000.jpg): press that class's key.
-    const file = (await page.getByTestId('label-file').textContent()) ?? ''
-    const name = CLASSES.find((c) => file.startsWith(`${c}-`))
-    expect(name, `an unlabelled image is on screen, not ${file}`).toBeTruthy()
-    await page.keyboard.press(keyOf.get(name as string) as string)
-    await expect(count).toHaveText(`${n} of 18 labelled`)
-  }
-  await expect(page.getByTestId('all-labelled')).toBeVisible()
-  for (const name of CLASSES) await expect(page.getByTestId(`class-button-${keyOf.get(name)}`)).toContainText(new RegExp(`${name}\\s*6$`))
-  const stats = await callFromPage(page, 'datasets.stats', { datasetId })
-  expect(stats.classes.map((c) => [c.name, c.count])).toEqual(CLASSES.map((c) => [c, 6]))
-  mark('labelled with the number keys')
+const web: FlowShell = {
+  call: callFromPage,
+  chooseGarden: chooseGardenInFolderBrowser,
+  screenshots: { label: 'label.png', reloaded: 'datasets-report-reloaded.png' },
+  mark
+}
 
-  // ---- Model: last block + head, weight normalization, 32 px, random start -----------------
-  await page.keyboard.press('Alt+3')
-  await expect(page.getByRole('heading', { name: 'Model', level: 1 })).toBeVisible()
-  await expect(page.getByTestId('head-classes')).toContainText('3 classes')
-  await radio(page, 'Head only').click()
-  await radio(page, 'Last block + classifier').click()
-  await radio(page, 'On trained layers').click()
-  await radio(page.locator('[data-field="inputSize"]'), '32').click()
-  await page.getByText('No weights (random init)').click()
-  for (const name of ['block5_conv1', 'block5_conv3', 'fc1', 'predictions']) await expect(page.getByTestId(`layer-${name}`)).toHaveAttribute('data-mode', 'train+wn')
-  await expect(page.getByTestId('layer-block4_conv3')).toHaveAttribute('data-mode', 'frozen')
-  await expect(page.getByTestId('layer-predictions')).toContainText('New layer for 3 classes: disc, square, stripes')
-  await expect(page.getByTestId('use-plan')).toBeEnabled()
-  await page.getByTestId('use-plan').click()
-  await expect(page).toHaveURL(/#\/train$/)
-  mark('plan chosen')
-
-  // ---- Train: one epoch, batch 4 -----------------------------------------------------------
-  await expect(page.getByRole('heading', { name: 'Train', level: 1 })).toBeVisible()
-  await expect(page.getByTestId('train-dataset-facts')).toContainText('3 classes')
-  await expect(page.getByTestId('train-plan-title')).toHaveText('VGG16 @ 32×32')
-  const batch = page.getByTestId('hp-batchSize')
-  await batch.fill('4')
-  await batch.press('Tab')
-  const epochs = page.getByTestId('hp-epochs')
-  await epochs.fill('1')
-  await epochs.press('Tab')
-  await page.getByTestId('run-name').locator('input').fill('garden, first try')
-  await page.getByTestId('start-run').click()
-  const panel = page.getByTestId('run-panel')
-  await expect(panel.getByRole('heading', { name: 'garden, first try' })).toBeVisible()
-  const runId = Number(await panel.getAttribute('data-run-id'))
-
-  // Blocks 1-4 are frozen and random flips are the only augmentation: the trainer caches their
-  // output for both orientations, and shares each batch among one model replica per core.
-  await expect(panel.getByTestId('run-how')).toContainText('frozen layers up to block4_pool run once per image', { timeout: 60_000 })
-  await expect(panel.getByTestId('run-how')).toContainText('both orientations')
-
-  // The curves get points while it trains (uPlot's own data, as drawn).
-  const loss = panel.getByRole('figure', { name: 'Loss' }).getByTestId('uplot')
-  await expect.poll(async () => Number(await loss.getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0)
-  const step = panel.getByTestId('run-step')
-  await expect(panel.getByTestId('run-outcome')).toHaveAttribute('data-outcome', 'completed', { timeout: 60_000 })
-  const steps = Number(await step.getAttribute('data-value'))
-  expect(steps).toBeGreaterThanOrEqual(3) // ~14 training images in batches of 4
-  // Every step's loss, then the epoch's training and validation loss.
-  await expect.poll(async () => Number(await loss.getAttribute('data-points'))).toBe(steps + 2)
-  await expect(panel.getByRole('figure', { name: 'Accuracy' }).getByTestId('uplot')).toHaveAttribute('data-points', String(steps + 2))
-  await expect(panel.getByTestId('run-epoch')).toHaveText('1')
-  const valAccuracy = (await panel.getByTestId('run-val-acc').textContent()) ?? ''
-  expect(valAccuracy).toMatch(/%$/)
-  mark(`trained: ${steps} steps, validation accuracy ${valAccuracy}`)
-
-  // ---- Reload: everything as it was ----------------------------------------------------------
-  await page.reload()
-  await expect(page.getByRole('heading', { name: 'Train', level: 1 })).toBeVisible()
-  await expect(panel).toHaveAttribute('data-run-id', String(runId))
-  await expect(panel.getByTestId('run-outcome')).toHaveAttribute('data-outcome', 'completed')
-  await expect(panel.getByTestId('run-step')).toHaveAttribute('data-value', String(steps))
-  await expect(panel.getByTestId('run-val-acc')).toHaveText(valAccuracy)
-  await expect(loss).toHaveAttribute('data-points', String(steps + 2))
-  await expect(page.getByTestId('train-plan-title')).toHaveText('VGG16 @ 32×32')
-  const [run] = await callFromPage(page, 'runs.list')
-  expect(run).toMatchObject({ id: runId, status: 'completed', datasetId, epochs: 1, epochsCompleted: 1 })
-  expect(run.latest?.valAccuracy).not.toBeNull()
-
-  await page.keyboard.press('Alt+5')
-  const row = page.locator('tr', { has: page.getByTestId(`run-row-${runId}`) })
-  await expect(row).toContainText('garden, first try')
-  await expect(row.getByTestId('run-status')).toHaveAttribute('data-status', 'completed')
-  await expect(row).toContainText('1 / 1')
-
-  await page.keyboard.press('Alt+3')
-  await expect(radio(page, 'Last block + classifier')).toHaveClass(/n-radio-button--checked/)
-  await expect(radio(page, 'On trained layers')).toHaveClass(/n-radio-button--checked/)
-  await expect(radio(page.locator('[data-field="inputSize"]'), '32')).toHaveClass(/n-radio-button--checked/)
-  await expect(page.getByTestId('layer-block5_conv2')).toHaveAttribute('data-mode', 'train+wn')
-  await expect(page.getByTestId('random-init-note')).toBeVisible()
-
-  await page.keyboard.press('Alt+2')
-  await expect(count).toHaveText('18 of 18 labelled')
-
-  await page.keyboard.press('Alt+1')
-  await expect(page.getByTestId('dataset-title')).toHaveText('garden')
-  await expect(page.getByTestId('grid-count')).toHaveText('18 images')
-  await expectGardenReport(page)
-  await expect(page.getByTestId('import-finished')).toContainText('finished')
-  await shot(page, 'datasets-report-reloaded.png')
-  mark('reloaded: dataset, labels, report, run and plan as they were')
+test('import a folder, see the report, label with keys, pick layers, train one epoch, reload and find it all', async ({ page }) => {
+  test.setTimeout(150_000)
+  await page.setViewportSize({ width: 1440, height: 1000 })
+  await page.goto(studio.openUrl)
+  await runWholeFlow(page, web)
 })

@@ -1,5 +1,6 @@
 import type { Page } from '@playwright/test'
 import type { MethodInput, MethodName, MethodResult } from '../../src/shared/api'
+import type { StudioBridge } from '../../src/shared/bridge'
 
 /**
  * Calls the contract from inside the page, over a WebSocket of its own to the same host (the
@@ -22,6 +23,25 @@ export async function callFromPage<M extends MethodName>(page: Page, method: M, 
       })
       socket.close()
       return reply
+    },
+    { method, input }
+  )
+  if (!outcome.ok) throw new Error(`${method}: ${outcome.error?.message}`)
+  return outcome.result as MethodResult<M>
+}
+
+/**
+ * The desktop app's way to the same contract: the preload's bridge (`window.studio.api`), whose
+ * functions return the CallOutcome the main process's handler gave. The page has no WebSocket to
+ * the studio there (it is a file:// page talking over IPC).
+ */
+export async function callThroughBridge<M extends MethodName>(page: Page, method: M, input?: MethodInput<M>): Promise<MethodResult<M>> {
+  type Outcome = { ok: boolean; result?: unknown; error?: { message: string } }
+  const outcome = await page.evaluate(
+    async ({ method, input }): Promise<Outcome> => {
+      const bridge = (window as unknown as { studio?: StudioBridge }).studio
+      if (!bridge) return { ok: false, error: { message: 'window.studio is missing: this page is not the desktop app' } }
+      return await (bridge.api[method] as (input?: unknown) => Promise<Outcome>)(input)
     },
     { method, input }
   )

@@ -216,28 +216,38 @@ export const forward32Case: BenchCase = {
   }
 }
 
-const TRAIN_32_IMAGES = 256
+const TRAIN_32_IMAGES = 320
 const TRAIN_32_SKIPPED_STEPS = 2
 
-/** 32x32 PNG files for train-32, written once per process. */
-let train32Images: Promise<{ dir: string; items: TrainerSpecInput['data']['items'] }> | null = null
+interface BenchImages {
+  dir: string
+  items: TrainerSpecInput['data']['items']
+  classNames: string[]
+}
 
-function train32Data(): Promise<{ dir: string; items: TrainerSpecInput['data']['items'] }> {
-  train32Images ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fts-bench-train32-'))
-    const images = await writeImageFolder(join(dir, 'images'), { classes: TRAIN_32.numClasses, perClass: TRAIN_32_IMAGES / TRAIN_32.numClasses, size: 32, format: 'png', seed: 7 })
-    const names = [...new Set(images.map((i) => i.label))]
-    return { dir, items: images.map((i) => ({ path: i.path, label: names.indexOf(i.label), split: 'train' as const })) }
-  })()
-  return train32Images
+const imageSets = new Map<string, Promise<BenchImages>>()
+
+/** Generated image files a case trains on (all in the train split), written once per process. */
+function imageSet(name: string, options: { classes: number; perClass: number; size: number; format: 'png' | 'jpeg'; seed: number }): Promise<BenchImages> {
+  let set = imageSets.get(name)
+  if (set === undefined) {
+    set = (async () => {
+      const dir = await mkdtemp(join(tmpdir(), `fts-bench-${name}-`))
+      const images = await writeImageFolder(join(dir, 'images'), options)
+      const classNames = [...new Set(images.map((i) => i.label))]
+      return { dir, classNames, items: images.map((i) => ({ path: i.path, label: classNames.indexOf(i.label), split: 'train' as const })) }
+    })()
+    imageSets.set(name, set)
+  }
+  return set
 }
 
 /**
- * One epoch of the real trainer over 256 images, VGG16 @32 with every layer training (no WN,
+ * One epoch of the real trainer over 320 images, VGG16 @32 with every layer training (no WN,
  * Adam, batch 32), on `replicas` replicas; the step times after the first two (set-up) count.
  */
 async function trainerSteps(replicas: number | 'auto'): Promise<{ backend: string; replicas: number; stepMs: number[]; trainableParams: number }> {
-  const data = await train32Data()
+  const data = await imageSet('train-32', { classes: TRAIN_32.numClasses, perClass: TRAIN_32_IMAGES / TRAIN_32.numClasses, size: 32, format: 'png', seed: 7 })
   const plan = makePlan('everything', { numClasses: 10, inputSize: 32, fcWidth: TRAIN_32.fcWidth, weightNorm: 'none' })
   const stepMs: number[] = []
   let used = 1
@@ -247,7 +257,7 @@ async function trainerSteps(replicas: number | 'auto'): Promise<{ backend: strin
       runId: `train-32-${replicas}`,
       model: trainerModelSpec(plan),
       weights: null,
-      data: { items: data.items, classNames: Array.from({ length: TRAIN_32.numClasses }, (_, i) => `class-${i}`) },
+      data: { items: data.items, classNames: data.classNames },
       optimizer: { kind: 'adam', learningRate: 1e-4 },
       schedule: { kind: 'constant', warmupEpochs: 0 },
       batchSize: TRAIN_32.batch,
@@ -368,19 +378,6 @@ const FINETUNE_CLASSES = 4
 /** A new 512-wide classifier (see runFinetune). */
 const FINETUNE_FC_WIDTH = 512
 
-/** The fine-tune image set: written once per process, as JPEG files the trainer decodes. */
-let finetuneImages: Promise<{ dir: string; items: TrainerSpecInput['data']['items'] }> | null = null
-
-function finetuneData(): Promise<{ dir: string; items: TrainerSpecInput['data']['items'] }> {
-  finetuneImages ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fts-bench-finetune-'))
-    const images = await writeImageFolder(join(dir, 'images'), { classes: FINETUNE_CLASSES, perClass: FINETUNE_IMAGES / FINETUNE_CLASSES, size: 224, format: 'jpeg', seed: 5 })
-    const names = [...new Set(images.map((i) => i.label))]
-    return { dir, items: images.map((i) => ({ path: i.path, label: names.indexOf(i.label), split: 'train' as const })) }
-  })()
-  return finetuneImages
-}
-
 /** The uncached case's result in this process, if it ran: the cached case compares with it. */
 let uncached: BenchResult | null = null
 const CACHE_TARGET = 5
@@ -398,7 +395,7 @@ const CACHE_TARGET = 5
  * 2 GB). On tfjs-node there is no such limit.
  */
 async function runFinetune(name: string, featureCache: 'auto' | 'off'): Promise<BenchResult> {
-  const data = await finetuneData()
+  const data = await imageSet('finetune-224', { classes: FINETUNE_CLASSES, perClass: FINETUNE_IMAGES / FINETUNE_CLASSES, size: 224, format: 'jpeg', seed: 5 })
   const plan = makePlan('last-block-head', { numClasses: FINETUNE_CLASSES, inputSize: 224, fcWidth: FINETUNE_FC_WIDTH })
   let cacheStarted: number | null = null
   let cacheSeconds = 0
@@ -410,7 +407,7 @@ async function runFinetune(name: string, featureCache: 'auto' | 'off'): Promise<
       runId: name,
       model: trainerModelSpec(plan),
       weights: null,
-      data: { items: data.items, classNames: Array.from({ length: FINETUNE_CLASSES }, (_, i) => `class-${i}`) },
+      data: { items: data.items, classNames: data.classNames },
       optimizer: { kind: 'adam', learningRate: 1e-4 },
       schedule: { kind: 'constant', warmupEpochs: 0 },
       batchSize: FINETUNE_BATCH,

@@ -167,16 +167,16 @@ export function parseTrainerSpec(input: unknown): TrainerSpec {
 
 /** The model part of a spec for a layer plan (throws when the plan has problems). */
 export function trainerModelSpec(plan: LayerPlan): TrainerModelSpec {
-  const build = toBuildOptions(plan)
-  const names = planLayerNames(plan.depth)
+  const { depth, inputSize, numClasses, fcWidth, dropout, weightNorm, trainable } = toBuildOptions(plan)
+  const names = planLayerNames(depth)
   return {
-    depth: plan.depth,
-    inputSize: plan.inputSize,
-    numClasses: plan.numClasses,
-    fcWidth: plan.fcWidth,
-    dropout: plan.dropout,
-    weightNorm: names.filter((n) => build.weightNorm.has(n)),
-    trainable: names.filter((n) => build.trainable.has(n)),
+    depth,
+    inputSize,
+    numClasses,
+    fcWidth,
+    dropout,
+    weightNorm: names.filter((n) => weightNorm.has(n)),
+    trainable: names.filter((n) => trainable.has(n)),
     lrMultipliers: Object.fromEntries(names.map((n) => [n, lrMultiplierOf(plan, n)]))
   }
 }

@@ -422,6 +422,13 @@ describe.each(['cpu', 'wasm'])('closed-form WN gradients against autodiff of the
     }
   })
 
+  it('channelSum spreads its gradient back over the summed axes', () => {
+    const x = tf.randomNormal([3, 3, 4, 5], 0, 1, 'float32', 111)
+    const r = tf.tensor1d([1, -2, 3, 0.5, 4])
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(channelSum(t), r)))(x)
+    expect(relErr(dx, tf.mul(tf.onesLike(x), r))).toBe(0)
+  })
+
   // v has an all-zero channel (the norm's floor: no gradient through the norm there) and a
   // negative g; as a tensor (saved for the backward pass) and as a variable (read in place).
   function kernelCase(seed: number): { v: tf.Tensor; g: tf.Tensor1D } {

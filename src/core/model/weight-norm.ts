@@ -124,7 +124,7 @@ function singleTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
 }
 
 /**
- * Per-output-channel sum over all other axes: `[..., C]` -> `[C]`. Differentiable.
+ * Per-output-channel sum over all other axes: `[..., C]` -> `[C]`.
  *
  * On wasm: one XNNPACK average pool over a single `rows x 1` window (times `rows`). wasm's Sum
  * first transposes the reduced axes innermost, and a ones-row matMul repacks its big operand;
@@ -132,7 +132,7 @@ function singleTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
  * instead of tf.sum over the leading axes: the cpu backend transposes for that sum, which is
  * ~4x slower (fc1's 25088x4096 kernel: 8.5 s vs 1.9 s).
  */
-export function channelSum(x: tf.Tensor): tf.Tensor1D {
+function channelSumValue(x: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
     const out = x.shape[x.rank - 1]
     const rows = x.size / out
@@ -144,6 +144,20 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
     return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, out]) as tf.Tensor2D), [out]) as tf.Tensor1D
   })
 }
+
+/**
+ * `channelSum` with its own gradient, the incoming gradient spread back over the summed axes:
+ * autodiff through the average pool would run wasm's AvgPoolGrad, which takes time quadratic
+ * in the window (seconds for a 3x3x512x512 kernel). (`ones * dy` rather than broadcastTo, whose
+ * Tile kernel takes ~150 ms there on wasm against ~2 ms.)
+ */
+export const channelSum: (x: tf.Tensor) => tf.Tensor1D = tf.customGrad(((x: tf.Tensor) => {
+  const shape = x.shape
+  return {
+    value: channelSumValue(x),
+    gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.mul(tf.ones(shape), dy))
+  }
+}) as unknown as CustomGradientFunc) as (x: tf.Tensor) => tf.Tensor1D
 
 /** `||v||` per output channel (the last axis), over all other axes. */
 export function channelNorm(v: tf.Tensor): tf.Tensor1D {

@@ -3,13 +3,17 @@
  * softmax cross-entropy on the logits, an optimizer with per-layer learning-rate multipliers,
  * a warm-up + constant/step/cosine schedule, augmentation, per-epoch validation, checkpoints
  * and early stopping. Runs in whatever process calls it (normally the trainer child process).
+ * The frozen layers at the input run outside the gradient tape, or once per image with the
+ * feature cache (feature-cache.ts); on the wasm backend each batch is shared among one model
+ * replica per core (data-parallel.ts).
  *
  * Determinism. Every random choice is a pure function of (spec.seed, epoch, step): the data
  * order (Fisher-Yates from a seeded PRNG), augmentation (per-image parameters from a seeded
  * PRNG), dropout masks (each Dropout layer gets a fresh seed before every step: tf.dropout is
  * seeded through tf.randomUniform's alea generator), and the initialization of every layer not
  * taken from the weights file (seeded He/Glorot-uniform, bias 0; see seededInit).
- * So the same spec gives the same run on the same backend, and resuming from epoch k's
+ * So the same spec gives the same run on the same backend with the same number of replicas
+ * (`replicas: 'auto'` follows the machine's cores), and resuming from epoch k's
  * checkpoint gives the weights of the uninterrupted run (tested on cpu). Not deterministic:
  * results across backends (cpu, wasm/XNNPACK and TensorFlow sum in different orders, so the
  * same spec drifts apart at float precision and beyond), timing fields (seconds, imagesPerSec),

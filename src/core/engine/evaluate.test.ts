@@ -2,12 +2,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { writeImageFolder, type GeneratedImage } from '../../../test/generators/images'
+import type { GeneratedImage } from '../../../test/generators/images'
 import { evaluateModel, evaluationReport, folderEvaluationItems } from './evaluate'
 import { loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { predictImage } from './predict'
-import { train } from './trainer'
-import { QUICK_RUN } from './trainer-fixture'
+import { trainSmallModel } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square', 'stripes']
 const TRAINED_WN = ['fc1', 'fc2', 'predictions']
@@ -18,18 +17,9 @@ let loaded: LoadedModel
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fts-evaluate-'))
-  images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 4, size: 32 })
-  const result = await train({
-    runId: 'evaluate-test',
-    ...QUICK_RUN,
-    model: { depth: 11, inputSize: 32, numClasses: 3, fcWidth: 16, dropout: 0, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
-    optimizer: { kind: 'adam', learningRate: 0.01 },
-    batchSize: 4,
-    epochs: 1,
-    seed: 5,
-    checkpointDir: path.join(root, 'checkpoints'),
-  })
+  const run = await trainSmallModel(root, { runId: 'evaluate-test', classes: CLASSES, perClass: 4, trained: TRAINED_WN, dropout: 0, learningRate: 0.01, batchSize: 4, seed: 5 })
+  images = run.images
+  const result = run.result
   result.model.dispose()
   loaded = await loadModelFromPath(result.finalCheckpoint as string)
 }, 60_000)

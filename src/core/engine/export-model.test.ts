@@ -3,15 +3,14 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { writeImageFolder, type GeneratedImage } from '../../../test/generators/images'
+import type { GeneratedImage } from '../../../test/generators/images'
 import { foldWeightNormValues } from '../model/fold'
 import { readSafetensors } from '../weights/safetensors'
 import { loadCheckpoint } from './checkpoint'
 import { exportSafetensorsModel, exportTfjsModel } from './export-model'
 import { EXPORT_FORMAT, loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { logitsOfPixels, readImagePixels } from './predict'
-import { train } from './trainer'
-import { QUICK_RUN } from './trainer-fixture'
+import { trainSmallModel } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square']
 const TRAINED_WN = ['block4_conv2', 'block5_conv1', 'block5_conv2', 'fc1', 'fc2', 'predictions']
@@ -56,18 +55,9 @@ function folderHandler(dir: string): tf.io.IOHandler {
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fts-export-'))
-  images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 6, size: 32 })
-  const result = await train({
-    runId: '42',
-    ...QUICK_RUN,
-    model: { depth: 11, inputSize: 32, numClasses: 2, fcWidth: 16, dropout: 0.25, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
-    optimizer: { kind: 'adam', learningRate: 0.003 },
-    batchSize: 4,
-    epochs: 1,
-    seed: 3,
-    checkpointDir: path.join(root, 'checkpoints'),
-  })
+  const run = await trainSmallModel(root, { runId: '42', classes: CLASSES, perClass: 6, trained: TRAINED_WN, dropout: 0.25, learningRate: 0.003, batchSize: 4, seed: 3 })
+  images = run.images
+  const result = run.result
   checkpoint = result.finalCheckpoint as string
   trained = await loadModelFromPath(checkpoint)
   const size = 32 * 32 * 3

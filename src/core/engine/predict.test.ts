@@ -4,14 +4,13 @@ import os from 'node:os'
 import path from 'node:path'
 import sharp from 'sharp'
 import type * as tf from '@tensorflow/tfjs'
-import { writeImageFolder, writeTextAsJpg, type GeneratedImage } from '../../../test/generators/images'
+import { writeTextAsJpg, type GeneratedImage } from '../../../test/generators/images'
 import { randomVggWeights, writeTorchSafetensors } from '../../../test/generators/vgg-weight-files'
 import { vggWeightLayerNames } from '../model/vgg'
 import { CAFFE_PREPROCESSING, TORCHVISION_PREPROCESSING } from '../weights/vgg-weights'
 import { InputSizeError, checkInputSize, loadModelFromPath, type LoadedModel } from './load-trained-model'
 import { ImageReadError, logitsOfPixels, predictImage, readImagePixels, softmax, topClasses } from './predict'
-import { train } from './trainer'
-import { QUICK_RUN } from './trainer-fixture'
+import { trainSmallModel } from './trainer-fixture'
 
 const CLASSES = ['disc', 'square']
 const TRAINED_WN = ['block5_conv2', 'fc1', 'fc2', 'predictions']
@@ -43,18 +42,9 @@ async function pixelsOf(loaded: LoadedModel): Promise<Uint8Array> {
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fts-predict-'))
-  images = await writeImageFolder(path.join(root, 'images'), { classes: CLASSES, perClass: 6, size: 32 })
-  const result = await train({
-    runId: 'predict-test',
-    ...QUICK_RUN,
-    model: { depth: 11, inputSize: 32, numClasses: 2, fcWidth: 16, dropout: 0, weightNorm: TRAINED_WN, trainable: TRAINED_WN, lrMultipliers: {} },
-    data: { classNames: CLASSES, items: images.map((i) => ({ path: i.path, label: CLASSES.indexOf(i.label), split: 'train' as const })) },
-    optimizer: { kind: 'adam', learningRate: 0.001 },
-    batchSize: 6,
-    epochs: 1,
-    seed: 7,
-    checkpointDir: path.join(root, 'checkpoints'),
-  })
+  const run = await trainSmallModel(root, { runId: 'predict-test', classes: CLASSES, perClass: 6, trained: TRAINED_WN, dropout: 0, learningRate: 0.001, batchSize: 6, seed: 7 })
+  images = run.images
+  const result = run.result
   checkpoint = result.finalCheckpoint as string
   trained = result.model
 }, 60_000)

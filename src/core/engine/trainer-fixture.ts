@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll } from 'vitest'
-import { writeImageFolder } from '../../../test/generators/images'
+import { writeImageFolder, type GeneratedImage } from '../../../test/generators/images'
 import { AUGMENTATION_OFF } from './augment'
 import { train, type TrainResult } from './trainer'
 import type { TrainerMessage } from './trainer-messages'
@@ -81,4 +81,37 @@ export function epochs(messages: TrainerMessage[]) {
 
 export function layerValues(model: tf.LayersModel, layer: string): Float32Array[] {
   return model.getLayer(layer).getWeights().map((w) => (w.dataSync() as Float32Array).slice())
+}
+
+export interface SmallRun {
+  runId: string
+  classes: string[]
+  perClass: number
+  /** Layers that train, all with WN. */
+  trained: string[]
+  dropout: number
+  learningRate: number
+  batchSize: number
+  seed: number
+}
+
+/**
+ * Writes `perClass` 32 px images per class under `root/images` and trains a VGG11 (fc 16) on
+ * all of them for one epoch, checkpoints under `root/checkpoints`: the trained model that the
+ * predict, evaluate and export tests read back.
+ */
+export async function trainSmallModel(root: string, run: SmallRun): Promise<{ images: GeneratedImage[]; result: TrainResult }> {
+  const images = await writeImageFolder(join(root, 'images'), { classes: run.classes, perClass: run.perClass, size: 32 })
+  const result = await train({
+    runId: run.runId,
+    ...QUICK_RUN,
+    model: { depth: 11, inputSize: 32, numClasses: run.classes.length, fcWidth: 16, dropout: run.dropout, weightNorm: run.trained, trainable: run.trained, lrMultipliers: {} },
+    data: { classNames: run.classes, items: images.map((i) => ({ path: i.path, label: run.classes.indexOf(i.label), split: 'train' as const })) },
+    optimizer: { kind: 'adam', learningRate: run.learningRate },
+    batchSize: run.batchSize,
+    epochs: 1,
+    seed: run.seed,
+    checkpointDir: join(root, 'checkpoints')
+  })
+  return { images, result }
 }

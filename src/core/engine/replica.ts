@@ -130,9 +130,10 @@ export function buildTrainingModel(spec: TrainerSpec, loaded: LoadedVggWeights |
   const warnings: string[] = []
   if (!resuming) {
     try {
-      const skip = loaded === null ? null : planWeightLoading(planVgg(options), loaded.weights).skip
+      const plan = planVgg(options)
+      const skip = loaded === null ? null : planWeightLoading(plan, loaded.weights).skip
       if (skip !== null) warnings.push(...describeSkip(skip))
-      seededInit(model, skip === null ? [...planVgg(options).kernelShapes.keys()] : skip.map((s) => s.layer), spec.seed)
+      seededInit(model, skip === null ? [...plan.kernelShapes.keys()] : skip.map((s) => s.layer), spec.seed)
     } catch (error) {
       model.dispose()
       throw error

@@ -260,7 +260,7 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
       replicas
     })
 
-    const loop = new EpochLoop(spec, replica, workers, preprocessing, stepsPerEpoch, hooks)
+    const loop = new EpochLoop(spec, replica, workers, { train: trainSet.count, validation: valSet.count }, preprocessing, stepsPerEpoch, hooks)
     const outcome = await loop.run(startEpoch, history, selection.backend)
     return { ...outcome, model }
   } catch (error) {
@@ -272,10 +272,6 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
   }
 }
 
-function fail(message: string): never {
-  throw new Error(message)
-}
-
 function describeCache(plan: FeatureCachePlan): { cached: boolean; boundary: string | null; reason: string } {
   return { cached: plan.cached, boundary: plan.boundary, reason: plan.reason }
 }
@@ -284,8 +280,6 @@ class EpochLoop {
   private readonly checkpoints: string[] = []
   private readonly model: tf.LayersModel
   private readonly optimizer: LayerwiseOptimizer
-  private readonly trainSet: ImageSet
-  private readonly valSet: ImageSet | null
   /** Steps exchanged so far: their parity picks the exchange's region. */
   private exchanged = 0
 
@@ -293,14 +287,14 @@ class EpochLoop {
     private readonly spec: TrainerSpec,
     private readonly replica: Replica,
     private readonly workers: ReplicaWorkers | null,
+    /** Images in the training and validation sets. */
+    private readonly counts: { train: number; validation: number },
     private readonly preprocessing: Preprocessing,
     private readonly stepsPerEpoch: number,
     private readonly hooks: TrainerHooks
   ) {
     this.model = replica.model
     this.optimizer = replica.optimizer
-    this.trainSet = replica.train?.set ?? fail('no training data')
-    this.valSet = replica.validation?.set ?? null
   }
 
   private learningRate(globalStep: number): number {
@@ -335,10 +329,11 @@ class EpochLoop {
 
   /** Unweighted loss and accuracy over the validation set, or null when it is empty or the run was cancelled meanwhile. */
   private async validate(): Promise<{ loss: number; accuracy: number } | 'cancelled' | null> {
-    if (this.valSet === null || this.valSet.count === 0) return null
+    const count = this.counts.validation
+    if (count === 0) return null
     let lossSum = 0
     let correct = 0
-    const order = Int32Array.from({ length: this.valSet.count }, (_, i) => i)
+    const order = Int32Array.from({ length: count }, (_, i) => i)
     for (const indices of batchSlices(order, this.spec.batchSize)) {
       await yieldToEventLoop()
       await this.hooks.waitWhilePaused()
@@ -347,7 +342,7 @@ class EpochLoop {
       lossSum += result.lossSum
       correct += result.correct
     }
-    return { loss: lossSum / this.valSet.count, accuracy: correct / this.valSet.count }
+    return { loss: lossSum / count, accuracy: correct / count }
   }
 
   private checkpointState(epoch: number, history: EpochMetrics[]): CheckpointState {
@@ -368,11 +363,11 @@ class EpochLoop {
   async run(startEpoch: number, history: EpochMetrics[], backend: BackendName): Promise<Omit<TrainResult, 'model'>> {
     const { spec, hooks } = this
     const emit = hooks.onProgress
-    const metric = selectionMetric(spec, (this.valSet?.count ?? 0) > 0)
+    const metric = selectionMetric(spec, this.counts.validation > 0)
     let status: TrainerStatus = 'completed'
     for (let epoch = startEpoch + 1; epoch <= spec.epochs && status === 'completed'; epoch++) {
       const started = performance.now()
-      const batches = batchSlices(epochOrder(this.trainSet.count, spec.seed, epoch), spec.batchSize)
+      const batches = batchSlices(epochOrder(this.counts.train, spec.seed, epoch), spec.batchSize)
       let lossSum = 0
       let correct = 0
       let seen = 0

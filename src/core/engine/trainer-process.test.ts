@@ -59,8 +59,9 @@ describe('trainer child process', () => {
       if (m.type === 'step' && m.epoch === 1 && m.step === 1 && !paused) {
         paused = true
         handle.send({ type: 'pause' })
-        setTimeout(() => handle.send({ type: 'resume' }), 300)
       }
+      // 'paused' comes once the loop has stopped between steps; it stays stopped until resumed.
+      if (m.type === 'paused') setTimeout(() => handle.send({ type: 'resume' }), 300)
     })
     expect(code).toBe(0)
     const epochMessages = ['step', 'step', 'step', 'epoch', 'checkpoint']

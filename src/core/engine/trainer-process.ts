@@ -61,6 +61,8 @@ export function runTrainerProcess(): void {
   let cancelled = false
   let paused = false
   let wake: (() => void) | null = null
+  /** Whether `paused` was sent for the current pause: only once the loop stops between steps. */
+  let pauseAnnounced = false
   let failedSent = false
   const pending = new Set<Promise<void>>()
 
@@ -97,7 +99,14 @@ export function runTrainerProcess(): void {
       const result = await train(parsed.data, {
         onProgress: send,
         shouldStop: () => cancelled,
-        waitWhilePaused: () => (paused ? new Promise<void>((resolve) => (wake = resolve)) : Promise.resolve())
+        waitWhilePaused: () => {
+          if (!paused) return Promise.resolve()
+          // Announced here, not when the command arrives: a step under way (which may be waiting
+          // for its worker replicas) still finishes and reports first.
+          if (!pauseAnnounced) send({ type: 'paused' })
+          pauseAnnounced = true
+          return new Promise<void>((resolve) => (wake = resolve))
+        }
       })
       result.model.dispose()
       await exit(0)
@@ -119,15 +128,13 @@ export function runTrainerProcess(): void {
         void start(command.spec)
         return
       case 'pause':
-        if (!paused && !cancelled) {
-          paused = true
-          send({ type: 'paused' })
-        }
+        if (!cancelled) paused = true
         return
       case 'resume':
         if (paused) {
           resumeNow()
-          send({ type: 'resumed' })
+          if (pauseAnnounced) send({ type: 'resumed' })
+          pauseAnnounced = false
         }
         return
       case 'cancel':

@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs'
 import type { BackendName } from '../../shared/dto'
 import { BACKEND_CANDIDATES, loadsInChild, resolvePackage } from './backend'
 import { installWasmConvGradients } from './conv-grad'
+import { installWasmMatMulGradient } from './matmul-grad'
+import { installSharingIdentity } from './wasm-identity'
 
 export const BACKEND_ORDER: readonly BackendName[] = BACKEND_CANDIDATES.map((c) => c.name)
 
@@ -47,13 +49,20 @@ async function tryBackend(name: BackendName, resolve: (packageName: string) => s
     if (name === 'wasm') {
       await import('@tensorflow/tfjs-backend-wasm')
       if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not initialize'
-      installWasmConvGradients()
+      installWasmGradients()
       return null
     }
     return (await tf.setBackend('cpu')) ? null : 'the cpu backend did not initialize'
   } catch (error) {
     return errorMessage(error)
   }
+}
+
+/** What makes training on wasm possible and fast: Conv2D and BatchMatMul gradients, a sharing clone. */
+function installWasmGradients(): void {
+  installWasmConvGradients()
+  installWasmMatMulGradient()
+  installSharingIdentity()
 }
 
 const selections = new Map<string, Promise<BackendSelection>>()
@@ -89,6 +98,6 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const result = await selection
   const active = result.backend === 'tensorflow-gpu' ? 'tensorflow' : result.backend
   if (tf.getBackend() !== active) await tf.setBackend(active)
-  if (result.backend === 'wasm') installWasmConvGradients()
+  if (result.backend === 'wasm') installWasmGradients()
   return result
 }

@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { Preprocessing } from '../weights/vgg-weights'
 import { augmentBatch, batchFlips } from './augment'
 import { batchPixels, batchSlices, normalizePixels, type ImageSet } from './data-loader'
+import { applyLayersForTraining } from './relu-conv'
 import type { AugmentationSpec } from './trainer-spec'
 
 export interface ModelSplit {
@@ -224,7 +225,8 @@ export class NetworkInputs {
 
   /** The logits from what `training` or `plain` returned (inside the tape when training). */
   logits(x: tf.Tensor, training: boolean): tf.Tensor2D {
-    return applyLayers(this.split.rest, x, training) as tf.Tensor2D
+    if (!training) return applyLayers(this.split.rest, x, false) as tf.Tensor2D
+    return applyLayersForTraining(this.split.rest, x) as tf.Tensor2D
   }
 
   private prefix(pixels: tf.Tensor4D): tf.Tensor {

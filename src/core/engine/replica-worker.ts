@@ -8,7 +8,7 @@ import { loadVggWeights } from '../weights/load-weights'
 import { loadCheckpoint } from './checkpoint'
 import { GradientExchange, type ReplicaCommand, type ReplicaInit, type ReplicaReply } from './data-parallel'
 import { FeatureStore, NetworkInputs } from './feature-cache'
-import { buildTrainingModel, disposeGradients, Replica, type ReplicaGradients } from './replica'
+import { buildTrainingModel, disposeGradients, Replica } from './replica'
 import { selectBackend } from './select-backend'
 
 async function start(init: ReplicaInit, send: (reply: ReplicaReply) => void): Promise<(command: ReplicaCommand) => void> {
@@ -24,22 +24,18 @@ async function start(init: ReplicaInit, send: (reply: ReplicaReply) => void): Pr
   const exchange = new GradientExchange(init.exchange.buffer, init.exchange.shapes, init.exchange.replicas)
   const variables = replica.optimizer.variables
 
-  let pending: ReplicaGradients | null = null
   return (command) => {
     if (command.type === 'step') {
       if (command.indices.length === 0) return send({ type: 'grads', loss: 0, correct: 0, weight: 0 })
-      pending = replica.gradients(command.indices, command.epoch, command.step)
-      const grads = pending.grads
-      exchange.write(init.index, command.parity, variables.map((v) => grads[v.variable.name]))
-      return send({ type: 'grads', loss: pending.loss.dataSync()[0], correct: pending.correct.dataSync()[0], weight: pending.weight })
+      const g = replica.gradients(command.indices, command.epoch, command.step)
+      try {
+        exchange.write(init.index, command.parity, variables.map((v) => g.grads[v.variable.name]))
+        return send({ type: 'grads', loss: g.loss.dataSync()[0], correct: g.correct.dataSync()[0], weight: g.weight })
+      } finally {
+        disposeGradients(g)
+      }
     }
-    const own = pending
-    try {
-      replica.optimizer.applyEach((v, i) => exchange.average(init.index, own?.grads[v.variable.name] ?? null, command.weights, command.parity, i), command.learningRate)
-    } finally {
-      if (own !== null) disposeGradients(own)
-      pending = null
-    }
+    replica.optimizer.applyEach((_v, i) => exchange.average(command.weights, command.parity, i), command.learningRate)
   }
 }
 

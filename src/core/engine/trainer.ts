@@ -312,10 +312,11 @@ class EpochLoop {
     try {
       const variables = replica.optimizer.variables
       workers.exchange.write(0, parity, variables.map((v) => own.grads[v.variable.name]))
+      tf.dispose(Object.values(own.grads))
       const others = await workers.gradients()
       const weights = [own.weight, ...others.map((o) => o.weight)]
       workers.apply(weights, learningRate, parity)
-      replica.optimizer.applyEach((v, i) => workers.exchange.average(0, own.grads[v.variable.name], weights, parity, i), learningRate)
+      replica.optimizer.applyEach((_v, i) => workers.exchange.average(weights, parity, i), learningRate)
       const losses = [own.loss.dataSync()[0], ...others.map((o) => o.loss)]
       const total = weights.reduce((a, b) => a + b, 0)
       return {

@@ -101,16 +101,13 @@ export class GradientExchange {
     const size = this.shapes[variable].reduce((a, b) => a * b, 1)
     if (this.scratch.length < size) this.scratch = new Float32Array(size)
     const mean = this.scratch.subarray(0, size)
-    let first = true
-    weights.forEach((w, r) => {
-      if (w <= 0) return
-      const g = this.region(r, parity, variable)
-      const k = w / total
-      if (first) for (let i = 0; i < size; i++) mean[i] = k * g[i]
-      else for (let i = 0; i < size; i++) mean[i] += k * g[i]
-      first = false
-    })
-    if (first) throw new Error('no replica had images in this step')
+    const terms = weights.flatMap((w, r) => (w > 0 ? [{ k: w / total, g: this.region(r, parity, variable) }] : []))
+    if (terms.length === 0) throw new Error('no replica had images in this step')
+    const [a, b] = terms
+    // One pass for the first two terms (the usual two replicas), one more per further term.
+    if (b === undefined) for (let i = 0; i < size; i++) mean[i] = a.k * a.g[i]
+    else for (let i = 0; i < size; i++) mean[i] = a.k * a.g[i] + b.k * b.g[i]
+    for (const { k, g } of terms.slice(2)) for (let i = 0; i < size; i++) mean[i] += k * g[i]
     // tf.tensor copies the values, so the scratch array is free again for the next variable.
     return tf.tensor(mean, [...this.shapes[variable]], 'float32')
   }

@@ -264,11 +264,21 @@ async function run(spec: TrainerSpec, hooks: TrainerHooks): Promise<TrainResult>
     const outcome = await loop.run(startEpoch, history, selection.backend)
     return { ...outcome, model }
   } catch (error) {
-    model.dispose()
+    // After a wasm abort the heap may be unusable; the original error is what the run reports.
+    bestEffort(() => model.dispose())
     throw error
   } finally {
-    replica?.dispose()
+    // Worker threads first: if they stayed, the process would never exit.
     await workers?.close()
+    bestEffort(() => replica?.dispose())
+  }
+}
+
+function bestEffort(release: () => void): void {
+  try {
+    release()
+  } catch {
+    // the error that ended the run is reported instead
   }
 }
 

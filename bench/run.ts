@@ -45,11 +45,12 @@ async function main(): Promise<void> {
     if (json) console.log(JSON.stringify(row))
   }
   if (!json) {
-    console.log(`\n${'case'.padEnd(24)}${'backend'.padEnd(10)}${'images/s'.padStart(10)}  ${'target'.padEnd(44)}measures`)
-    for (const r of rows) {
-      const target = r.target ? `${r.targetMet ? 'met' : 'MISSED'}: ${r.target}` : ''
-      console.log(`${r.case.padEnd(24)}${r.backend.padEnd(10)}${(r.imagesPerSec?.toLocaleString('en') ?? '').padStart(10)}  ${target.padEnd(44)}${formatMeasures(r)}`)
-    }
+    const targets = rows.map((r) => (r.target ? `${r.targetMet ? 'met' : 'MISSED'}: ${r.target}` : ''))
+    const width = Math.max(44, ...targets.map((t) => t.length + 2))
+    console.log(`\n${'case'.padEnd(24)}${'backend'.padEnd(10)}${'images/s'.padStart(10)}  ${'target'.padEnd(width)}measures`)
+    rows.forEach((r, i) => {
+      console.log(`${r.case.padEnd(24)}${r.backend.padEnd(10)}${(r.imagesPerSec?.toLocaleString('en') ?? '').padStart(10)}  ${targets[i].padEnd(width)}${formatMeasures(r)}`)
+    })
   }
   fs.mkdirSync(path.dirname(out), { recursive: true })
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, results: rows }, null, 2))

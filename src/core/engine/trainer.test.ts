@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { floatsDiffer } from '../../../test/generators/vgg-weight-files'
 import { loadCheckpoint } from './checkpoint'
 import { LayerwiseOptimizer } from './optimizer'
+import { explainFailure } from './trainer'
 import { epochs, layerValues, record, trainerFixture } from './trainer-fixture'
 
 const { state, spec } = trainerFixture()
@@ -101,5 +102,23 @@ describe('LayerwiseOptimizer', () => {
     expect(adamw.step).toBe(1)
     adamw.dispose()
     tf.dispose([a, b, ...Object.values(grads)])
+  })
+})
+
+describe('explainFailure', () => {
+  it('says that the wasm heap ran out, and what to do, where the wasm build only says "memory access out of bounds"', () => {
+    for (const message of ['memory access out of bounds', 'replica 1 (worker thread): Aborted(). Build with -sASSERTIONS for more info.']) {
+      const explained = explainFailure(new Error(message), 'wasm')
+      expect(explained.message).toMatch(/^the wasm backend ran out of memory \(its heap holds at most 4 GiB\)/)
+      expect(explained.message).toContain(message)
+      expect(explained.message).toMatch(/fewer layers.*smaller batch size.*tfjs-node/)
+    }
+  })
+
+  it('passes every other error through as it is', () => {
+    const other = new Error('image cat/1.jpg could not be decoded')
+    expect(explainFailure(other, 'wasm')).toBe(other)
+    const native = new Error('memory access out of bounds')
+    expect(explainFailure(native, 'tensorflow')).toBe(native)
   })
 })

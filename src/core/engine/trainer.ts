@@ -131,9 +131,27 @@ export async function train(input: TrainerSpecInput | TrainerSpec, hooks: Partia
   try {
     return await run(parseTrainerSpec(input), h)
   } catch (error) {
-    h.onProgress({ type: 'failed', message: error instanceof Error ? error.message : String(error) })
-    throw error
+    const failure = explainFailure(error, tf.getBackend())
+    h.onProgress({ type: 'failed', message: failure.message })
+    throw failure
   }
+}
+
+/** What the wasm build says when its heap (4 GiB at most) has no room left, in any replica. */
+const WASM_OUT_OF_MEMORY = /memory access out of bounds|Aborted\(|out of memory|Cannot enlarge memory/i
+
+/**
+ * The error a run reports: as it is, except that running out of the wasm heap, which the wasm
+ * build reports as a bare "memory access out of bounds" or "Aborted()", says so and what to do.
+ */
+export function explainFailure(error: unknown, backend: string): Error {
+  const original = error instanceof Error ? error : new Error(String(error))
+  if (backend !== 'wasm' || !WASM_OUT_OF_MEMORY.test(original.message)) return original
+  return new Error(
+    `the wasm backend ran out of memory (its heap holds at most 4 GiB) (${original.message}). ` +
+      'Train fewer layers (a preset that keeps the early blocks frozen), use a smaller batch size or a new, narrower classifier, ' +
+      'or install @tensorflow/tfjs-node (or -gpu with CUDA), which has no such limit'
+  )
 }
 
 /**

@@ -20,9 +20,9 @@
  * - Activations kept for backprop: from the input of the first trainable layer to the logits,
  *   one float32 tensor per layer output (the input of each layer after it, the ReLU masks and
  *   pooling switches all come from these; flatten is a reshape and costs nothing). Frozen
- *   layers before the first trainable one keep nothing. This is what backprop needs, not what
- *   TF.js happens to hold: TF.js keeps every intermediate made inside the gradient scope
- *   (pre-activations, bias sums, WN's scaled kernels), so run the frozen prefix outside it.
+ *   layers before the first trainable one keep nothing. This is what backprop needs, and what
+ *   the trainer keeps for VGG's relu convs (engine/relu-conv.ts); recorded op by op, TF.js
+ *   would also keep each conv's output and pre-activation.
  * - Training memory per step (bytes) = 4·(batch·keptActivationsPerImage + allParams +
  *   trainableParams [gradients] + slots·trainableParams [optimizer state]), slots = 2 for Adam,
  *   1 for momentum, 0 for plain SGD. Transient buffers of a single op are not included.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-wasm'
 import { installWasmConvGradients, rotateFilter, uninstallWasmConvGradients, wasmConvGradientsInstalled } from './conv-grad'
+import { deterministicValues, expectRelativelyClose, sizeOf } from '../../../test/generators/gradient-checks'
 
 type Pad = tf.Conv2DAttrs['pad']
 
@@ -26,19 +27,6 @@ const CASES: Case[] = [
   { name: '32x32, Cin 32', x: [2, 32, 32, 32], w: [3, 3, 32, 8], strides: 1, pad: 'same' }
 ]
 
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size)
-  let s = seed >>> 0
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = s / 2 ** 31 - 1
-  }
-  return out
-}
-
-const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1)
-
 type Conv = (x: tf.Tensor4D, w: tf.Tensor4D, c: Case) => tf.Tensor
 const plain: Conv = (x, w, c) => tf.conv2d(x, w, c.strides, c.pad)
 /** What a tf.layers Conv2D with the default 'linear' activation runs: a custom gradient. */
@@ -47,25 +35,13 @@ const fusedLinear: Conv = (x, w, c) => tf.fused.conv2d({ x, filter: w, strides: 
 /** dL/dx and dL/dW of L = sum(conv(x, w) * r), r fixed, on the active backend. */
 function gradients(c: Case, conv: Conv = plain): { dx: Float32Array; dw: Float32Array } {
   return tf.tidy(() => {
-    const x = tf.tensor4d(values(size(c.x), 1), c.x)
-    const w = tf.tensor4d(values(size(c.w), 2), c.w)
+    const x = tf.tensor4d(deterministicValues(sizeOf(c.x), 1), c.x)
+    const w = tf.tensor4d(deterministicValues(sizeOf(c.w), 2), c.w)
     const yShape = tf.conv2d(x, w, c.strides, c.pad).shape
-    const r = tf.tensor(values(size(yShape), 3), yShape)
+    const r = tf.tensor(deterministicValues(sizeOf(yShape), 3), yShape)
     const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D, c), r)))([x, w])
     return { dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array }
   })
-}
-
-function expectClose(actual: Float32Array, expected: Float32Array, label: string): void {
-  expect(actual.length, label).toBe(expected.length)
-  let scale = 0
-  let worst = 0
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]))
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]))
-  }
-  expect(scale, `${label}: reference is all zeros`).toBeGreaterThan(0)
-  expect(worst / scale, label).toBeLessThan(1e-5)
 }
 
 const reference = new Map<string, { dx: Float32Array; dw: Float32Array }>()
@@ -91,8 +67,8 @@ describe('wasm conv gradients', () => {
     expect(tf.getBackend()).toBe('wasm')
     const got = gradients(c)
     const want = reference.get(c.name)!
-    expectClose(got.dx, want.dx, `${c.name} dx`)
-    expectClose(got.dw, want.dw, `${c.name} dW`)
+    expectRelativelyClose(got.dx, want.dx, `${c.name} dx`)
+    expectRelativelyClose(got.dw, want.dw, `${c.name} dW`)
   })
 
   it.each(CASES.filter((c) => typeof c.pad === 'string'))('the fused linear conv path (wasm Conv2DBackpropFilter kernel) matches the cpu backend: $name', (c) => {
@@ -103,12 +79,12 @@ describe('wasm conv gradients', () => {
     // The kernel frees its intermediates on the backend (the engine never sees them).
     expect(tf.engine().backend.numDataIds()).toBe(dataIds)
     const want = reference.get(c.name)!
-    expectClose(got.dx, want.dx, `${c.name} dx`)
-    expectClose(got.dw, want.dw, `${c.name} dW`)
+    expectRelativelyClose(got.dx, want.dx, `${c.name} dx`)
+    expectRelativelyClose(got.dw, want.dw, `${c.name} dW`)
   })
 
   it('rotates a filter 180 degrees and swaps its channels', () => {
-    const w = tf.tensor4d(values(2 * 3 * 4 * 5, 6), [2, 3, 4, 5])
+    const w = tf.tensor4d(deterministicValues(2 * 3 * 4 * 5, 6), [2, 3, 4, 5])
     const r = rotateFilter(w)
     expect(r.shape).toEqual([2, 3, 5, 4])
     const want = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2])
@@ -143,7 +119,7 @@ describe('wasm conv gradients', () => {
     const n = 64
     const xs = new Float32Array(n * 8 * 8)
     const labels: number[] = []
-    const noise = values(n * 64, 7)
+    const noise = deterministicValues(n * 64, 7)
     for (let i = 0; i < n; i++) {
       const q = i % 4
       labels.push(q)

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-wasm'
 import { flagFreeProduct, installWasmMatMulGradient, uninstallWasmMatMulGradient } from './matmul-grad'
+import { deterministicValues, expectRelativelyClose, sizeOf } from '../../../test/generators/gradient-checks'
 
 interface Case {
   name: string
@@ -21,41 +22,16 @@ const CASES: Case[] = [
   { name: 'batched, both transposed', a: [2, 7, 5], b: [2, 4, 7], transposeA: true, transposeB: true },
 ]
 
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size)
-  let s = seed >>> 0
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = s / 2 ** 31 - 1
-  }
-  return out
-}
-
-const size = (shape: number[]): number => shape.reduce((x, y) => x * y, 1)
-
 /** dL/da and dL/db of L = sum(matMul(a, b) * r), r fixed, on the active backend. */
 function gradients(c: Case): { da: Float32Array; db: Float32Array } {
   return tf.tidy(() => {
-    const a = tf.tensor(values(size(c.a), 1), c.a)
-    const b = tf.tensor(values(size(c.b), 2), c.b)
+    const a = tf.tensor(deterministicValues(sizeOf(c.a), 1), c.a)
+    const b = tf.tensor(deterministicValues(sizeOf(c.b), 2), c.b)
     const yShape = tf.matMul(a, b, c.transposeA, c.transposeB).shape
-    const r = tf.tensor(values(size(yShape), 3), yShape)
+    const r = tf.tensor(deterministicValues(sizeOf(yShape), 3), yShape)
     const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, c.transposeA, c.transposeB), r)))([a, b])
     return { da: da.dataSync() as Float32Array, db: db.dataSync() as Float32Array }
   })
-}
-
-function expectClose(actual: Float32Array, expected: Float32Array, label: string): void {
-  expect(actual.length, label).toBe(expected.length)
-  let scale = 0
-  let worst = 0
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]))
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]))
-  }
-  expect(scale, `${label}: reference is all zeros`).toBeGreaterThan(0)
-  expect(worst / scale, label).toBeLessThan(1e-5)
 }
 
 const reference = new Map<string, { da: Float32Array; db: Float32Array }>()
@@ -75,8 +51,8 @@ describe('wasm BatchMatMul gradient', () => {
   it.each(CASES)('matches the cpu backend: $name', (c) => {
     const got = gradients(c)
     const want = reference.get(c.name)!
-    expectClose(got.da, want.da, `${c.name} da`)
-    expectClose(got.db, want.db, `${c.name} db`)
+    expectRelativelyClose(got.da, want.da, `${c.name} da`)
+    expectRelativelyClose(got.db, want.db, `${c.name} db`)
   })
 
   it('runs no product with a transpose flag on wasm (the stock gradient runs two)', () => {
@@ -114,11 +90,11 @@ describe('wasm BatchMatMul gradient', () => {
       [[40, 300], [2, 40], true, true]
     ] as [number[], number[], boolean, boolean][]) {
       const got = tf.tidy(() => {
-        const pt = tf.tensor(values(size(p), 4), p)
-        const qt = tf.tensor(values(size(q), 5), q)
+        const pt = tf.tensor(deterministicValues(sizeOf(p), 4), p)
+        const qt = tf.tensor(deterministicValues(sizeOf(q), 5), q)
         return [flagFreeProduct(pt, qt, tp, tq).dataSync() as Float32Array, tf.matMul(pt, qt, tp, tq).dataSync() as Float32Array]
       })
-      expectClose(got[0], got[1], `p [${p}] q [${q}] ${tp} ${tq}`)
+      expectRelativelyClose(got[0], got[1], `p [${p}] q [${q}] ${tp} ${tq}`)
     }
   })
 })

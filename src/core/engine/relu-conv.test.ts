@@ -5,31 +5,7 @@ import { WeightNormConv2D } from '../model/weight-norm'
 import { installWasmConvGradients, uninstallWasmConvGradients } from './conv-grad'
 import { applyForTraining, reluConv2d } from './relu-conv'
 import { installSharingIdentity, uninstallSharingIdentity } from './wasm-identity'
-
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size)
-  let s = seed >>> 0
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = s / 2 ** 31 - 1
-  }
-  return out
-}
-
-const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1)
-
-function expectClose(actual: Float32Array, expected: Float32Array, label: string): void {
-  expect(actual.length, label).toBe(expected.length)
-  let scale = 0
-  let worst = 0
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]))
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]))
-  }
-  expect(scale, `${label}: reference is all zeros`).toBeGreaterThan(0)
-  expect(worst / scale, label).toBeLessThan(1e-5)
-}
+import { deterministicValues, expectRelativelyClose, sizeOf } from '../../../test/generators/gradient-checks'
 
 interface Case {
   name: string
@@ -50,12 +26,12 @@ type Outcome = { y: Float32Array; dx: Float32Array; dw: Float32Array; db: Float3
 /** y and the gradients of sum(y * r) for x, W and b, with `op` the conv + bias + relu. */
 function run(c: Case, op: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor): Outcome {
   return tf.tidy(() => {
-    const x = tf.tensor4d(values(size(c.x), 1), c.x)
+    const x = tf.tensor4d(deterministicValues(sizeOf(c.x), 1), c.x)
     // Biases around 0 so that the relu cuts some outputs and passes others.
-    const w = tf.tensor4d(values(size(c.w), 2), c.w)
-    const b = tf.tensor1d(values(c.w[3], 3))
+    const w = tf.tensor4d(deterministicValues(sizeOf(c.w), 2), c.w)
+    const b = tf.tensor1d(deterministicValues(c.w[3], 3))
     const y = op(x, w, b)
-    const r = tf.tensor(values(y.size, 4), y.shape)
+    const r = tf.tensor(deterministicValues(y.size, 4), y.shape)
     const [dx, dw, db] = tf.grads((a: tf.Tensor, k: tf.Tensor, bias: tf.Tensor) => tf.sum(tf.mul(op(a as tf.Tensor4D, k as tf.Tensor4D, bias as tf.Tensor1D), r)))([x, w, b])
     return { y: y.dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array, db: db.dataSync() as Float32Array }
   })
@@ -65,10 +41,10 @@ const unfused = (c: Case) => (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) =>
 const fused = (c: Case) => (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => reluConv2d(x, w, b, c.strides, c.pad)
 
 function expectSame(got: Outcome, want: Outcome, label: string): void {
-  expectClose(got.y, want.y, `${label} y`)
-  expectClose(got.dx, want.dx, `${label} dx`)
-  expectClose(got.dw, want.dw, `${label} dW`)
-  expectClose(got.db, want.db, `${label} db`)
+  expectRelativelyClose(got.y, want.y, `${label} y`)
+  expectRelativelyClose(got.dx, want.dx, `${label} dx`)
+  expectRelativelyClose(got.dw, want.dw, `${label} dW`)
+  expectRelativelyClose(got.db, want.db, `${label} db`)
 }
 
 const reference = new Map<string, Outcome>()
@@ -113,9 +89,9 @@ describe('reluConv2d', () => {
           return dy
         }
       })) as unknown as Parameters<typeof tf.customGrad>[0])
-      const x = tf.tensor4d(values(size(c.x), 1), c.x)
-      const w = tf.tidy(() => tf.variable(tf.tensor4d(values(3 * 3 * 4 * 4, 2), [3, 3, 4, 4])))
-      const b = tf.tidy(() => tf.variable(tf.tensor1d(values(4, 3))))
+      const x = tf.tensor4d(deterministicValues(sizeOf(c.x), 1), c.x)
+      const w = tf.tidy(() => tf.variable(tf.tensor4d(deterministicValues(3 * 3 * 4 * 4, 2), [3, 3, 4, 4])))
+      const b = tf.tidy(() => tf.variable(tf.tensor1d(deterministicValues(4, 3))))
       const { value, grads } = tf.variableGrads(() => {
         let h: tf.Tensor = x
         for (let i = 0; i < layers; i++) h = op(h as tf.Tensor4D, w, b)
@@ -134,9 +110,9 @@ describe('reluConv2d', () => {
   it('computes no input gradient where the tape does not need one (the image, a frozen prefix)', async () => {
     const c = CASES[0]
     const convsInBackward = async (xTrains: boolean): Promise<number> => {
-      const x = tf.variable(tf.tensor4d(values(size(c.x), 1), c.x))
-      const w = tf.variable(tf.tensor4d(values(size(c.w), 2), c.w))
-      const b = tf.variable(tf.tensor1d(values(c.w[3], 3)))
+      const x = tf.variable(tf.tensor4d(deterministicValues(sizeOf(c.x), 1), c.x))
+      const w = tf.variable(tf.tensor4d(deterministicValues(sizeOf(c.w), 2), c.w))
+      const b = tf.variable(tf.tensor1d(deterministicValues(c.w[3], 3)))
       const profile = await tf.profile(() => {
         const { value, grads } = tf.variableGrads(() => tf.sum(reluConv2d(x, w, b, c.strides, c.pad)) as tf.Scalar, xTrains ? [x, w, b] : [w, b])
         tf.dispose([value, ...Object.values(grads)])
@@ -151,13 +127,13 @@ describe('reluConv2d', () => {
 })
 
 describe('applyForTraining', () => {
-  const x = (): tf.Tensor4D => tf.tensor4d(values(2 * 6 * 6 * 3, 5), [2, 6, 6, 3])
+  const x = (): tf.Tensor4D => tf.tensor4d(deterministicValues(2 * 6 * 6 * 3, 5), [2, 6, 6, 3])
 
   function outputAndGradients(layer: tf.layers.Layer, apply: (input: tf.Tensor) => tf.Tensor): Float32Array[] {
     return tf.tidy(() => {
       const input = x()
       const variables = layer.trainableWeights.map((v) => v.read() as tf.Variable)
-      const r = tf.tensor(values(2 * 6 * 6 * 4, 6), [2, 6, 6, 4])
+      const r = tf.tensor(deterministicValues(2 * 6 * 6 * 4, 6), [2, 6, 6, 4])
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(apply(input), r)) as tf.Scalar, variables)
       return [value, ...variables.map((v) => grads[v.name])].map((t) => t.dataSync() as Float32Array)
     })
@@ -181,7 +157,7 @@ describe('applyForTraining', () => {
     // On the tape, the layer itself runs an unfused conv, bias add and relu.
     expect(profile.kernels.map((k) => k.name)).toContain('FusedConv2D')
     expect(got).toHaveLength(want.length)
-    got.forEach((g, i) => expectClose(g, want[i], `tensor ${i}`))
+    got.forEach((g, i) => expectRelativelyClose(g, want[i], `tensor ${i}`))
     layer.dispose()
   })
 })

@@ -10,8 +10,8 @@ import { callFromPage } from './page-api'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
 import { randomVggWeights, writeTorchSafetensors } from '../generators/vgg-weight-files'
+import { shot } from './ui-helpers'
 
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 let studio: RunningStudio
 let incoming: string
 
@@ -34,10 +34,6 @@ test.afterAll(async () => {
   await studio?.stop()
 })
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.waitForTimeout(350) // transitions settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) })
-}
 
 /** Opens the folder browser at the studio's data folder, then into `incoming`. */
 async function browseIncoming(page: Page) {

@@ -2,8 +2,8 @@ import { test, expect, type Page } from '@playwright/test'
 import path from 'node:path'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeDuplicate, writeImageFolder, writeTruncatedJpeg } from '../generators/images'
+import { shot } from './ui-helpers'
 
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 let studio: RunningStudio
 
 test.beforeAll(async () => {
@@ -21,10 +21,6 @@ test.afterAll(async () => {
   await studio?.stop()
 })
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.waitForTimeout(350) // transitions (tabs, modals, tooltips) settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) })
-}
 
 /** How many thumbnails in the grid have really loaded (decoded, non-zero size). */
 function loadedThumbnails(page: Page): Promise<number> {

@@ -11,8 +11,8 @@ import { expect, type Locator, type Page } from '@playwright/test'
 import path from 'node:path'
 import type { MethodInput, MethodName, MethodResult } from '../../src/shared/api'
 import { writeDuplicate, writeImageFolder, writeTruncatedJpeg } from '../generators/images'
+import { setField, shot as screenshot } from './ui-helpers'
 
-export const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 export const CLASSES = ['disc', 'square', 'stripes']
 /** The unlabelled photos are larger than a thumbnail (256 px): the Label view shows a bigger rendition. */
 export const UNLABELLED_SIZE = 400
@@ -58,9 +58,7 @@ export async function writeGarden(garden: string): Promise<void> {
 async function shot(page: Page, shell: FlowShell, moment: ShotMoment): Promise<void> {
   const name = shell.screenshots[moment]
   if (!name) return
-  await page.locator('.n-layout-content .n-scrollbar-container').first().evaluate((el) => el.scrollTo(0, 0))
-  await page.waitForTimeout(350) // transitions settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) })
+  await screenshot(page, name, { fromTop: true })
 }
 
 /** A Naive UI radio button by its exact label. */
@@ -164,12 +162,8 @@ export async function trainOneEpoch(page: Page): Promise<TrainedRun> {
   await expect(page.getByRole('heading', { name: 'Train', level: 1 })).toBeVisible()
   await expect(page.getByTestId('train-dataset-facts')).toContainText('3 classes')
   await expect(page.getByTestId('train-plan-title')).toHaveText('VGG16 @ 32×32')
-  const batch = page.getByTestId('hp-batchSize')
-  await batch.fill('4')
-  await batch.press('Tab')
-  const epochs = page.getByTestId('hp-epochs')
-  await epochs.fill('1')
-  await epochs.press('Tab')
+  await setField(page, 'hp-batchSize', '4')
+  await setField(page, 'hp-epochs', '1')
   await page.getByTestId('run-name').locator('input').fill('garden, first try')
   await page.getByTestId('start-run').click()
   const panel = page.getByTestId('run-panel')

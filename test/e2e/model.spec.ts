@@ -5,8 +5,8 @@ import { callFromPage } from './page-api'
 import { writeImageFolder } from '../generators/images'
 import { randomVggWeights, writeKerasFile } from '../generators/vgg-weight-files'
 import type { LayerPlan } from '../../src/shared/layer-plan-schema'
+import { shot } from './ui-helpers'
 
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 let studio: RunningStudio
 let pets: string
 let vgg11: string
@@ -36,10 +36,6 @@ function radio(scope: Locator | Page, label: string): Locator {
   return scope.locator('label.n-radio-button', { hasText: exact })
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.waitForTimeout(300) // transitions settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) })
-}
 
 test('layer picker: preset + WN, live totals equal to plans.evaluate, issues at their layer, input size, weights errors', async ({ page }) => {
   test.setTimeout(60_000)

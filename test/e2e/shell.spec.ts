@@ -1,8 +1,7 @@
 import { test, expect } from '@playwright/test'
-import path from 'node:path'
 import { startStudio, type RunningStudio } from './studio-server'
+import { shot } from './ui-helpers'
 
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 let studio: RunningStudio
 
 test.beforeAll(async () => {
@@ -23,12 +22,12 @@ test('web mode shows the studio with the backend and schema in the status bar', 
   await expect(page.getByTestId('status-connection')).toHaveText(/Connected/)
   await expect(page.getByTestId('status-backend')).toContainText(/CPU · wasm|GPU · CUDA|CPU · TensorFlow|CPU · JS/)
   await expect(page.getByTestId('status-schema')).toHaveText(/^schema v\d+$/)
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'shell-datasets.png') })
+  await shot(page, 'shell-datasets.png')
 
   await page.getByTestId('status-backend').click()
   await expect(page.getByRole('cell', { name: /^tensorflow-gpu\s*@tensorflow\/tfjs-node-gpu$/ })).toBeVisible()
   await page.waitForTimeout(400) // let the popover finish fading in before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'shell-backends.png') })
+  await shot(page, 'shell-backends.png')
   await page.keyboard.press('Escape')
 })
 
@@ -40,7 +39,7 @@ test('every view is reachable from the navigation and by Alt+number', async ({ p
   }
   await page.getByRole('menuitem', { name: /Model/ }).click()
   await expect(page).toHaveURL(/#\/model$/)
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'shell-model.png') })
+  await shot(page, 'shell-model.png')
 })
 
 test('the page is refused without the token', async ({ browser }) => {

@@ -9,8 +9,8 @@ import { callFromPage } from './page-api'
 import { useQuickPlan } from './quick-plan'
 import { startStudio, trainerPids, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
+import { setField, shot } from './ui-helpers'
 
-const SCREENSHOTS = path.resolve(__dirname, '../../docs/screenshots')
 let studio: RunningStudio
 let datasetId: number
 
@@ -41,8 +41,7 @@ async function startRun(page: Page, name: string, epochs: number) {
     ['hp-batchSize', '2'],
     ['hp-epochs', String(epochs)]
   ]) {
-    await page.getByTestId(field).fill(value)
-    await page.getByTestId(field).press('Tab')
+    await setField(page, field, value)
   }
   await page.getByTestId('run-name').locator('input').fill(name)
   await page.getByTestId('start-run').click()
@@ -73,7 +72,7 @@ test('pause and resume from the browser: the status says paused and progress sto
   await expect(panel.getByTestId('progress-overall')).toHaveAttribute('aria-valuenow', overall ?? '')
   expect((await callFromPage(page, 'runs.get', { runId })).status).toBe('paused')
   await page.locator('.n-layout-content .n-scrollbar-container').first().evaluate((el) => el.scrollTo(0, 0))
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'train-paused.png') })
+  await shot(page, 'train-paused.png')
 
   await panel.getByTestId('run-resume').click()
   await expect(status).toHaveAttribute('data-status', 'running')
@@ -103,7 +102,7 @@ test('a trainer process that dies: the run shows as failed with the reason, and 
   await expect(panel.getByTestId('run-status')).toHaveAttribute('data-status', 'failed')
   await expect(panel.getByTestId('run-pause')).toHaveCount(0)
   await page.locator('.n-layout-content .n-scrollbar-container').first().evaluate((el) => el.scrollTo(0, 0))
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'train-failed.png') })
+  await shot(page, 'train-failed.png')
 
   await page.reload()
   await expect(panel).toHaveAttribute('data-run-id', String(runId))

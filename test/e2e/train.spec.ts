@@ -1,4 +1,4 @@
-import { test, expect, type Page } from '@playwright/test'
+import { test, expect } from '@playwright/test'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { callFromPage } from './page-api'
@@ -7,9 +7,9 @@ import { useQuickPlan } from './quick-plan'
 import type {} from '../../src/renderer/src/composables/use-frame-stats'
 import { startStudio, type RunningStudio } from './studio-server'
 import { writeImageFolder } from '../generators/images'
+import { setField, shot } from './ui-helpers'
 
 const ROOT = path.resolve(__dirname, '../..')
-const SCREENSHOTS = path.join(ROOT, 'docs/screenshots')
 let studio: RunningStudio
 let shapesId: number
 let lonely: string
@@ -44,12 +44,6 @@ test.afterAll(async () => {
 })
 
 
-async function shot(page: Page, name: string): Promise<void> {
-  // The view scrolls inside the layout: start the picture at its top.
-  await page.locator('.n-layout-content .n-scrollbar-container').first().evaluate((el) => el.scrollTo(0, 0))
-  await page.waitForTimeout(350) // transitions settle before the picture
-  await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage: false })
-}
 
 test('train from the Train view: live curves, completion, stop, runs list and compare, reload; a one-class dataset is refused at the picker', async ({ page }) => {
   test.setTimeout(120_000)
@@ -91,10 +85,8 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   await expect(batch).toHaveValue('32')
   await expect(epochs).toHaveValue('10')
   await expect(page.getByTestId('hp-learningRate')).toHaveValue('0.001')
-  await batch.fill('8')
-  await batch.press('Tab')
-  await epochs.fill('2')
-  await epochs.press('Tab')
+  await setField(page, 'hp-batchSize', '8')
+  await setField(page, 'hp-epochs', '2')
   await page.getByTestId('run-name').locator('input').fill('e2e shapes')
 
   mark('settings made')
@@ -113,7 +105,7 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   await expect(panel.getByTestId('run-speed')).toHaveText(/\d/)
   await expect(panel.getByTestId('run-lr')).toHaveText(/\d/)
   const beforeShot = await page.evaluate(() => window.__studioFrameStats)
-  await shot(page, 'train-live.png')
+  await shot(page, 'train-live.png', { fromTop: true })
 
   // The run ends completed; the UI stayed responsive throughout.
   await expect(panel.getByTestId('run-outcome')).toHaveAttribute('data-outcome', 'completed', { timeout: 60_000 })
@@ -132,20 +124,17 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   const steps = Number(await step.getAttribute('data-value'))
   expect(steps).toBeGreaterThanOrEqual(4)
   await expect(panel.getByTestId('run-val-acc')).toHaveText(/%$/)
-  await shot(page, 'train.png')
+  await shot(page, 'train.png', { fromTop: true })
 
   // Dark theme (the app follows the OS).
   await page.emulateMedia({ colorScheme: 'dark' })
-  await shot(page, 'train-dark.png')
+  await shot(page, 'train-dark.png', { fromTop: true })
   await page.emulateMedia({ colorScheme: 'light' })
 
   // A second run, stopped once its first epoch is in: the outcome says "cancelled".
   const firstRunId = Number(await panel.getAttribute('data-run-id'))
-  await epochs.fill('3')
-  await epochs.press('Tab')
-  const lr = page.getByTestId('hp-learningRate')
-  await lr.fill('0.0005')
-  await lr.press('Tab')
+  await setField(page, 'hp-epochs', '3')
+  await setField(page, 'hp-learningRate', '0.0005')
   await page.getByTestId('run-name').locator('input').fill('e2e stopped')
   await page.getByTestId('start-run').click()
   await expect(panel.getByRole('heading', { name: 'e2e stopped' })).toBeVisible()
@@ -177,9 +166,9 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   const diff = page.getByTestId('spec-diff')
   await expect(diff.locator('tr[data-differs="true"]', { hasText: 'Epochs planned' })).toContainText('2')
   await expect(diff.locator('tr[data-differs="true"]', { hasText: 'Epochs planned' })).toContainText('3')
-  await shot(page, 'runs-compare.png')
+  await shot(page, 'runs-compare.png', { fromTop: true })
   await page.emulateMedia({ colorScheme: 'dark' })
-  await shot(page, 'runs-compare-dark.png')
+  await shot(page, 'runs-compare-dark.png', { fromTop: true })
   await page.emulateMedia({ colorScheme: 'light' })
 
   // The completed one alone: its curves.
@@ -187,7 +176,7 @@ test('train from the Train view: live curves, completion, stop, runs list and co
   const detail = page.getByTestId('run-detail')
   await expect(detail).toHaveAttribute('data-run-id', String(firstRunId))
   await expect(detail.locator('[data-testid="uplot"] canvas')).toHaveCount(2)
-  await shot(page, 'runs.png')
+  await shot(page, 'runs.png', { fromTop: true })
 
   mark('runs view checked')
   // After a reload the runs and their curves are still there (read back from runs.metrics).
@@ -219,7 +208,7 @@ test('a new user, with no dataset and no run, is told what to do first', async (
     await expect(empty).toContainText('Nothing to train yet')
     await expect(empty.getByRole('button', { name: /Import images/ })).toBeVisible()
     await expect(empty.getByRole('button', { name: /Pick layers/ })).toBeVisible()
-    await shot(page, 'train-empty.png')
+    await shot(page, 'train-empty.png', { fromTop: true })
     await page.keyboard.press('Alt+5')
     await expect(page.getByTestId('runs-empty')).toContainText('No runs yet')
     await page.getByTestId('runs-empty').getByRole('button', { name: /Import a dataset/ }).click()

@@ -49,7 +49,7 @@ async function tryBackend(name: BackendName, resolve: (packageName: string) => s
     if (name === 'wasm') {
       await import('@tensorflow/tfjs-backend-wasm')
       if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not initialize'
-      installWasmGradients()
+      installWasmTrainingKernels()
       return null
     }
     return (await tf.setBackend('cpu')) ? null : 'the cpu backend did not initialize'
@@ -59,7 +59,7 @@ async function tryBackend(name: BackendName, resolve: (packageName: string) => s
 }
 
 /** What makes training on wasm possible and fast: Conv2D and BatchMatMul gradients, a sharing clone. */
-function installWasmGradients(): void {
+function installWasmTrainingKernels(): void {
   installWasmConvGradients()
   installWasmMatMulGradient()
   installSharingIdentity()
@@ -98,6 +98,6 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const result = await selection
   const active = result.backend === 'tensorflow-gpu' ? 'tensorflow' : result.backend
   if (tf.getBackend() !== active) await tf.setBackend(active)
-  if (result.backend === 'wasm') installWasmGradients()
+  if (result.backend === 'wasm') installWasmTrainingKernels()
   return result
 }
